@@ -1,0 +1,284 @@
+/* ctok-gsource.c: GSources that wait for a token
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "ctok-private.h"
+#include "ctok-gsource-private.h"
+
+/* --- ctok_token_create_source() ---
+ *
+ * The source holds a reference on its token and an internal registration
+ * whose callback makes the source ready. Its dispose function removes the
+ * registration, waiting if the callback is running on another thread, so the
+ * callback can use the raw source pointer. */
+
+typedef struct
+{
+  GSource    source;
+  CtokToken *token;
+  guint64    registration;
+} CtokTokenGSource;
+
+static void
+token_gsource_ready (CtokToken *token,
+                     gpointer   user_data)
+{
+  g_source_set_ready_time (user_data, 0);
+}
+
+static gboolean
+token_gsource_dispatch (GSource     *source,
+                        GSourceFunc  callback,
+                        gpointer     user_data)
+{
+  CtokTokenGSource *self = (CtokTokenGSource *) source;
+
+  /* A token is cancelled once: never ready again. */
+  g_source_set_ready_time (source, -1);
+
+  if (callback == NULL)
+    {
+      g_warning ("Token source dispatched without callback. "
+                 "You must call g_source_set_callback().");
+      return G_SOURCE_REMOVE;
+    }
+
+  return ((CtokTokenSourceFunc) (void (*) (void)) callback) (self->token, user_data);
+}
+
+static void
+token_gsource_dispose (GSource *source)
+{
+  CtokTokenGSource *self = (CtokTokenGSource *) source;
+
+  if (self->registration != 0)
+    ctok_token_unregister (self->token, self->registration);
+  self->registration = 0;
+}
+
+static void
+token_gsource_finalize (GSource *source)
+{
+  CtokTokenGSource *self = (CtokTokenGSource *) source;
+
+  ctok_release_object (self->token);
+}
+
+/* Lets bindings use g_source_set_closure(): the closure gets the token. */
+static gboolean
+token_gsource_closure_callback (CtokToken *token,
+                                gpointer   data)
+{
+  GClosure *closure = data;
+  GValue param = G_VALUE_INIT;
+  GValue result_value = G_VALUE_INIT;
+  gboolean result;
+
+  g_value_init (&result_value, G_TYPE_BOOLEAN);
+  g_value_init (&param, CTOK_TYPE_TOKEN);
+  g_value_set_object (&param, token);
+
+  g_closure_invoke (closure, &result_value, 1, &param, NULL);
+
+  result = g_value_get_boolean (&result_value);
+  g_value_unset (&result_value);
+  g_value_unset (&param);
+
+  return result;
+}
+
+static GSourceFuncs token_gsource_funcs =
+{
+  NULL,
+  NULL,
+  token_gsource_dispatch,
+  token_gsource_finalize,
+  (GSourceFunc) (void (*) (void)) token_gsource_closure_callback,
+  NULL,
+};
+
+GSource *
+ctok_token_gsource_new (CtokToken *token)
+{
+  GSource *source = g_source_new (&token_gsource_funcs, sizeof (CtokTokenGSource));
+  CtokTokenGSource *self = (CtokTokenGSource *) source;
+
+  g_source_set_static_name (source, "[ctok] token source");
+  g_source_set_dispose_function (source, token_gsource_dispose);
+  self->token = g_object_ref (token);
+  self->registration = ctok_token_add_internal (token, token_gsource_ready, source, NULL);
+
+  return source;
+}
+
+/* --- ctok_token_register_in_context() ---
+ *
+ * Each registration is a GSource attached to its context at once and made
+ * ready when the token fires it (or when the registration is dropped, to run
+ * the destroy notify there). Its state decides what the dispatch does:
+ *
+ *   ARMED -> FIRED -> RUNNING -> DONE     the callback runs in the context
+ *   ARMED -> DROPPED                      removed before the token fired
+ *   FIRED -> DROPPED                      withdrawn after it fired, before the
+ *                                         context dispatched it
+ *
+ * While the token holds the registration, its node owns one reference on
+ * the source. Once fired, the node is "in flight": it keeps its id, so that
+ * ctok_token_unregister() can still withdraw the callback, and the source
+ * gives it back to the token (and drops its reference on the token) after
+ * the dispatch, or in finalize if the context went away first. */
+
+enum
+{
+  CONTEXT_ARMED,
+  CONTEXT_FIRED,
+  CONTEXT_RUNNING,
+  CONTEXT_DONE,
+  CONTEXT_DROPPED,
+};
+
+struct _CtokContextSource
+{
+  GSource            source;
+  int                state;          /* atomic */
+  gboolean           destroyed;      /* user destroy notify has run */
+  GThread           *running_thread; /* set while RUNNING */
+  CtokToken         *token;          /* reference, once fired */
+  CtokNode          *node;           /* in flight, once fired */
+  CtokTokenCallback  callback;
+  gpointer           user_data;
+  GDestroyNotify     destroy;
+};
+
+static void
+context_source_finish (CtokContextSource *self)
+{
+  CtokToken *token = g_steal_pointer (&self->token);
+  CtokNode *node = g_steal_pointer (&self->node);
+
+  if (!self->destroyed)
+    {
+      self->destroyed = TRUE;
+      if (self->destroy != NULL)
+        self->destroy (self->user_data);
+    }
+
+  if (node != NULL)
+    ctok_token_release_node (token, node);
+  if (token != NULL)
+    ctok_release_object (token);
+}
+
+static gboolean
+context_source_dispatch (GSource     *source,
+                         GSourceFunc  callback,
+                         gpointer     user_data)
+{
+  CtokContextSource *self = (CtokContextSource *) source;
+
+  g_source_set_ready_time (source, -1);
+
+  if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_RUNNING))
+    {
+      self->running_thread = g_thread_self ();
+      self->callback (self->token, self->user_data);
+      g_atomic_int_set (&self->state, CONTEXT_DONE);
+    }
+
+  /* DONE or DROPPED: either way this registration is over. */
+  context_source_finish (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+context_source_finalize (GSource *source)
+{
+  /* The context was destroyed before it could dispatch. */
+  context_source_finish ((CtokContextSource *) source);
+}
+
+static GSourceFuncs context_source_funcs =
+{
+  NULL,
+  NULL,
+  context_source_dispatch,
+  context_source_finalize,
+  NULL,
+  NULL,
+};
+
+CtokContextSource *
+ctok_context_source_new (GMainContext      *context,
+                         CtokTokenCallback  callback,
+                         gpointer           user_data,
+                         GDestroyNotify     destroy)
+{
+  GSource *source = g_source_new (&context_source_funcs, sizeof (CtokContextSource));
+  CtokContextSource *self = (CtokContextSource *) source;
+
+  self->state = CONTEXT_ARMED;
+  self->callback = callback;
+  self->user_data = user_data;
+  self->destroy = destroy;
+
+  g_source_set_static_name (source, "[ctok] registration");
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_attach (source, context);
+
+  /* The reference we return is the registration's. */
+  return self;
+}
+
+/* The token was cancelled. @node is the in-flight node, or NULL when the
+ * registration was made on a token already cancelled. Consumes the
+ * registration's reference. */
+void
+ctok_context_source_fire (CtokContextSource *self,
+                          CtokToken         *token,
+                          CtokNode          *node)
+{
+  self->token = g_object_ref (token);
+  self->node = node;
+
+  /* May have been withdrawn already; the dispatch then only cleans up. */
+  g_atomic_int_compare_and_exchange (&self->state, CONTEXT_ARMED, CONTEXT_FIRED);
+
+  g_source_set_ready_time ((GSource *) self, 0);
+  g_source_unref ((GSource *) self);
+}
+
+/* The registration was removed before the token fired it. Consumes the
+ * registration's reference. */
+void
+ctok_context_source_drop (CtokContextSource *self)
+{
+  g_atomic_int_set (&self->state, CONTEXT_DROPPED);
+
+  /* The destroy notify runs in the context. */
+  g_source_set_ready_time ((GSource *) self, 0);
+  g_source_unref ((GSource *) self);
+}
+
+/* Called with the token's mutex held, for an in-flight node: the source
+ * cannot release the node, and so cannot be finalized, meanwhile. */
+CtokWithdraw
+ctok_context_source_withdraw_locked (CtokContextSource *self)
+{
+  int state = g_atomic_int_get (&self->state);
+
+  if (state == CONTEXT_ARMED || state == CONTEXT_FIRED)
+    {
+      if (g_atomic_int_compare_and_exchange (&self->state, state, CONTEXT_DROPPED))
+        return CTOK_WITHDRAW_DONE;
+      state = g_atomic_int_get (&self->state);
+    }
+
+  if (state == CONTEXT_RUNNING && self->running_thread != g_thread_self ())
+    return CTOK_WITHDRAW_RUNNING_ELSEWHERE;
+
+  return CTOK_WITHDRAW_TOO_LATE;
+}

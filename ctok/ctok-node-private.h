@@ -1,0 +1,59 @@
+/* ctok-node-private.h: registration nodes
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "ctok-token.h"
+
+G_BEGIN_DECLS
+
+/* What a node does when its token is cancelled. */
+typedef enum
+{
+  CTOK_NODE_FREE = 0,
+  CTOK_NODE_CALLBACK,   /* a user callback, run on the cancelling thread */
+  CTOK_NODE_CONTEXT,    /* a user callback delivered to a GMainContext */
+  CTOK_NODE_INTERNAL,   /* ctok's own plumbing (GSources, cancellables, waits) */
+} CtokNodeKind;
+
+/* Node flags */
+enum
+{
+  CTOK_NODE_LINKED    = 1 << 0,  /* in its token's pending list */
+  CTOK_NODE_IN_FLIGHT = 1 << 1,  /* taken by the canceller, still owned until released */
+};
+
+typedef struct _CtokNode CtokNode;
+
+/* A registration. Nodes live in a process-wide arena and are never returned to
+ * the system, so an id (generation and index) can always be looked up safely,
+ * even when it is stale or belongs to another token.
+ *
+ * @owner and @id are accessed atomically; everything else is protected by the
+ * owner token's mutex. */
+struct _CtokNode
+{
+  CtokNode          *prev;
+  CtokNode          *next;
+  CtokToken         *owner;
+  guint64            id;
+  CtokTokenCallback  callback;
+  gpointer           user_data;
+  GDestroyNotify     destroy;
+  guint8             kind;
+  guint8             flags;
+};
+
+/* An id is (generation << CTOK_NODE_INDEX_BITS) | (arena index + 1); it is
+ * never 0, and a node's generation moves on each time it is reused. */
+#define CTOK_NODE_INDEX_BITS 28
+#define CTOK_NODE_INDEX_MASK ((G_GUINT64_CONSTANT (1) << CTOK_NODE_INDEX_BITS) - 1)
+#define CTOK_NODE_GENERATION ((G_GUINT64_CONSTANT (1) << CTOK_NODE_INDEX_BITS))
+
+CtokNode *ctok_node_alloc        (CtokToken *owner);
+void      ctok_node_release_list (CtokNode  *list);
+CtokNode *ctok_node_lookup       (guint64    id);
+
+G_END_DECLS

@@ -1,0 +1,114 @@
+/* ctok-node.c: the process-wide arena of registration nodes
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "ctok-private.h"
+#include "ctok-node-private.h"
+
+/* Chunk k holds (CHUNK0_NODES << k) nodes, so the arena grows geometrically
+ * and an index maps to its chunk with one bit scan. Chunks are never freed:
+ * a stale id may be looked up at any time. */
+#define CHUNK0_NODES 256
+#define N_CHUNKS     21
+#define MAX_NODES    (((guint64) 1 << CTOK_NODE_INDEX_BITS) - 1)
+
+static GMutex    pool_mutex;
+static CtokNode *pool_free;            /* released nodes, linked through ->next */
+static CtokNode *chunks[N_CHUNKS];     /* published with release semantics */
+static guint     n_indices;            /* indices handed out; atomic */
+
+static inline guint
+chunk_of (guint  index,
+          guint *offset)
+{
+  guint k = g_bit_storage (index / CHUNK0_NODES + 1) - 1;
+
+  *offset = index - CHUNK0_NODES * ((1u << k) - 1);
+  return k;
+}
+
+/* Takes a node from the pool, with its generation already moved on. */
+CtokNode *
+ctok_node_alloc (CtokToken *owner)
+{
+  CtokNode *node;
+
+  g_mutex_lock (&pool_mutex);
+
+  if (pool_free != NULL)
+    {
+      node = pool_free;
+      pool_free = node->next;
+    }
+  else
+    {
+      guint index = n_indices;
+      guint offset;
+      guint k;
+
+      if G_UNLIKELY (index >= MAX_NODES)
+        g_error ("ctok: more than %" G_GUINT64_FORMAT " live registrations", (guint64) MAX_NODES);
+
+      k = chunk_of (index, &offset);
+      if (chunks[k] == NULL)
+        g_atomic_pointer_set (&chunks[k], g_new0 (CtokNode, (gsize) CHUNK0_NODES << k));
+
+      node = &chunks[k][offset];
+      ctok_atomic_store64 (&node->id, (guint64) index + 1);
+      g_atomic_int_set (&n_indices, index + 1);
+    }
+
+  g_mutex_unlock (&pool_mutex);
+
+  node->prev = node->next = NULL;
+  node->kind = CTOK_NODE_FREE;
+  node->flags = 0;
+  g_atomic_pointer_set (&node->owner, owner);
+
+  return node;
+}
+
+/* Gives a list of nodes (linked through ->next) back to the pool. */
+void
+ctok_node_release_list (CtokNode *list)
+{
+  CtokNode *last;
+
+  if (list == NULL)
+    return;
+
+  for (last = list; ; last = last->next)
+    {
+      g_atomic_pointer_set (&last->owner, NULL);
+      if (last->next == NULL)
+        break;
+    }
+
+  g_mutex_lock (&pool_mutex);
+  last->next = pool_free;
+  pool_free = list;
+  g_mutex_unlock (&pool_mutex);
+}
+
+/* Maps an id to the node it was issued for, or NULL if no such node was ever
+ * allocated. The node may since have been reused: callers compare ->owner and
+ * ->id under the owner's lock. */
+CtokNode *
+ctok_node_lookup (guint64 id)
+{
+  guint64 index_plus_one = id & CTOK_NODE_INDEX_MASK;
+  CtokNode *chunk;
+  guint offset;
+  guint k;
+
+  if (index_plus_one == 0 || index_plus_one > (guint64) g_atomic_int_get (&n_indices))
+    return NULL;
+
+  k = chunk_of ((guint) (index_plus_one - 1), &offset);
+  chunk = g_atomic_pointer_get (&chunks[k]);
+
+  return &chunk[offset];
+}

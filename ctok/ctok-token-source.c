@@ -1,0 +1,266 @@
+/* ctok-token-source.c: the controller that cancels a token
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "ctok-private.h"
+#include "ctok-token-source.h"
+#include "ctok-token-private.h"
+
+/**
+ * CtokTokenSource:
+ *
+ * A token source is the controller of a cancellation: it owns a
+ * [class@Ctok.Token], hands it out with [method@Ctok.TokenSource.get_token],
+ * and is the only thing that can cancel it. Operations get the token, never
+ * the source, so holding a token never lets anyone cancel it.
+ *
+ * ```c
+ * g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
+ *
+ * start_download (url, ctok_token_source_get_token (source));
+ * …
+ * // The user pressed Cancel.
+ * ctok_token_source_cancel (source);
+ * ```
+ *
+ * A source is cancelled at most once, and the first reason wins;
+ * [method@Ctok.TokenSource.cancel_with_error] gives the reason explicitly.
+ * [method@Ctok.TokenSource.close] releases what the source holds on others,
+ * as .NET's `Dispose()` does, without cancelling.
+ *
+ * Dropping the last reference to a source does not close it while its token
+ * is still referenced: operations holding the token keep seeing what happens
+ * to it. Once neither the source nor its token is referenced, everything
+ * they held is released.
+ *
+ * ## Thread safety
+ *
+ * Every method may be called from any thread. The callbacks of a cancellation
+ * run on the thread that calls [method@Ctok.TokenSource.cancel].
+ *
+ * Since: 1.0
+ */
+
+struct _CtokTokenSource
+{
+  GObject parent_instance;
+
+  CtokToken *token;
+  int closed;  /* atomic */
+};
+
+G_DEFINE_FINAL_TYPE (CtokTokenSource, ctok_token_source, G_TYPE_OBJECT)
+
+/* Using a closed source is a programmer error: say so, and do nothing. */
+#define return_if_closed(self, val) \
+  G_STMT_START { \
+    if G_UNLIKELY (g_atomic_int_get (&(self)->closed)) \
+      { \
+        g_critical ("%s: the token source %p is closed", G_STRFUNC, (void *) (self)); \
+        return val; \
+      } \
+  } G_STMT_END
+
+static void
+ctok_token_source_finalize (GObject *object)
+{
+  CtokTokenSource *self = CTOK_TOKEN_SOURCE (object);
+
+  ctok_release_object (self->token);
+
+  G_OBJECT_CLASS (ctok_token_source_parent_class)->finalize (object);
+}
+
+static void
+ctok_token_source_class_init (CtokTokenSourceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = ctok_token_source_finalize;
+}
+
+static void
+ctok_token_source_init (CtokTokenSource *self)
+{
+  self->token = ctok_token_new_internal ();
+}
+
+/**
+ * ctok_token_source_new:
+ *
+ * Creates a token source whose token is not cancelled.
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new (void)
+{
+  return g_object_new (CTOK_TYPE_TOKEN_SOURCE, NULL);
+}
+
+/**
+ * ctok_token_source_get_token:
+ * @self: a token source
+ *
+ * Gets the source's token: the same token for the source's whole life, also
+ * after it is closed.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer none): the token
+ *
+ * Since: 1.0
+ */
+CtokToken *
+ctok_token_source_get_token (CtokTokenSource *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), NULL);
+
+  return self->token;
+}
+
+/**
+ * ctok_token_source_cancel:
+ * @self: a token source
+ *
+ * Cancels the source's token with the reason `G_IO_ERROR_CANCELLED`
+ * ("Operation was cancelled"), so that code checking for GIO's cancellation
+ * error treats it as one.
+ *
+ * The token's [class@Gio.Cancellable], if it has one, is cancelled first;
+ * then the token's callbacks run on this thread, newest first, before this
+ * function returns. Cancelling a source that is already cancelled, including
+ * from inside one of its own callbacks, does nothing.
+ *
+ * Calling this on a closed source is a programmer error.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_cancel (CtokTokenSource *self)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  return_if_closed (self, );
+
+  if (ctok_token_is_cancelled (self->token))
+    return;
+
+  ctok_token_cancel_internal (self->token, ctok_reason_new_cancelled ());
+}
+
+/**
+ * ctok_token_source_cancel_with_error:
+ * @self: a token source
+ * @reason: why the token is cancelled
+ *
+ * Cancels the source's token with a copy of @reason as the reason, which
+ * [method@Ctok.Token.set_error_if_cancelled] then hands to whoever checks the
+ * token, in its own domain and with its own code.
+ *
+ * Otherwise the same as [method@Ctok.TokenSource.cancel]: the first reason
+ * wins, and later calls do nothing.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_cancel_with_error (CtokTokenSource *self,
+                                     const GError    *reason)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  g_return_if_fail (reason != NULL);
+  return_if_closed (self, );
+
+  if (ctok_token_is_cancelled (self->token))
+    return;
+
+  ctok_token_cancel_internal (self->token, ctok_reason_new_take (g_error_copy (reason)));
+}
+
+/**
+ * ctok_token_source_is_cancelled:
+ * @self: a token source
+ *
+ * Checks whether the source's token is cancelled; the same as
+ * [method@Ctok.Token.is_cancelled] on it.
+ *
+ * This function is thread-safe and lock-free.
+ *
+ * Returns: `TRUE` if the token is cancelled
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_source_is_cancelled (CtokTokenSource *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), FALSE);
+
+  return ctok_token_is_cancelled (self->token);
+}
+
+/**
+ * ctok_token_source_try_reset:
+ * @self: a token source
+ *
+ * Makes a source that was never cancelled ready for reuse, as .NET's
+ * `TryReset()`: every callback registered on its token is removed without
+ * running (their destroy notifies run), as if the source were new. The token
+ * stays the same object.
+ *
+ * A source that was cancelled cannot be reset: a token goes one way only.
+ *
+ * Calling this on a closed source is a programmer error. Resetting a source
+ * while another thread may cancel it is allowed, but then either may happen
+ * first.
+ *
+ * Returns: `TRUE` if the source was reset, `FALSE` if it is cancelled
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_source_try_reset (CtokTokenSource *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), FALSE);
+  return_if_closed (self, FALSE);
+
+  return ctok_token_try_reset_internal (self->token);
+}
+
+/**
+ * ctok_token_source_close:
+ * @self: a token source
+ *
+ * Releases what the source holds on others, as .NET's `Dispose()`. Closing
+ * does not cancel: a token that is not cancelled when its source is closed
+ * never will be, so its registrations are removed without running (their
+ * destroy notifies run), later registrations run nothing, and
+ * [method@Ctok.Token.wait] returns at once. A token that is already
+ * cancelled stays cancelled, with its reason.
+ *
+ * Afterwards [method@Ctok.TokenSource.cancel],
+ * [method@Ctok.TokenSource.cancel_with_error] and
+ * [method@Ctok.TokenSource.try_reset] are programmer errors. Closing twice
+ * does nothing.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_close (CtokTokenSource *self)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+
+  if (!g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
+    return;
+
+  ctok_token_close_internal (self->token);
+}

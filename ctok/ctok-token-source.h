@@ -1,0 +1,40 @@
+/* ctok-token-source.h: the controller that cancels a token
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (CTOK_INSIDE) && !defined (CTOK_COMPILATION)
+#error "Only <ctok/ctok.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include <ctok/ctok-version-macros.h>
+#include <ctok/ctok-token.h>
+
+G_BEGIN_DECLS
+
+#define CTOK_TYPE_TOKEN_SOURCE (ctok_token_source_get_type ())
+
+CTOK_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CtokTokenSource, ctok_token_source, CTOK, TOKEN_SOURCE, GObject)
+
+CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new               (void) G_GNUC_WARN_UNUSED_RESULT;
+CTOK_AVAILABLE_IN_ALL
+CtokToken       *ctok_token_source_get_token         (CtokTokenSource *self);
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_cancel            (CtokTokenSource *self);
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_cancel_with_error (CtokTokenSource *self,
+                                                      const GError    *reason);
+CTOK_AVAILABLE_IN_ALL
+gboolean         ctok_token_source_is_cancelled      (CtokTokenSource *self);
+CTOK_AVAILABLE_IN_ALL
+gboolean         ctok_token_source_try_reset         (CtokTokenSource *self);
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_close             (CtokTokenSource *self);
+
+G_END_DECLS

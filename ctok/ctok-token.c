@@ -1,0 +1,1785 @@
+/* ctok-token.c: the read-only cancellation signal, its registrations and the
+ * cancel loop
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "ctok-private.h"
+#include "ctok-token-private.h"
+#include "ctok-cancellable-private.h"
+#include "ctok-gsource-private.h"
+
+/**
+ * CtokToken:
+ *
+ * A token is the read-only side of a cancellation: operations receive a
+ * token, check it, and register callbacks on it; only the
+ * [class@Ctok.TokenSource] that owns it can cancel it.
+ *
+ * A token goes one way, from not cancelled to cancelled, and never back.
+ * Once cancelled it carries a reason, a [struct@GLib.Error]:
+ * `G_IO_ERROR_CANCELLED` for a plain [method@Ctok.TokenSource.cancel], or
+ * whatever error was given to [method@Ctok.TokenSource.cancel_with_error].
+ * [method@Ctok.Token.set_error_if_cancelled] and
+ * [method@Ctok.Token.dup_error] hand that reason to whoever checks.
+ *
+ * ```c
+ * static gboolean
+ * copy_file (GFile *from, GFile *to, CtokToken *token, GError **error)
+ * {
+ *   if (ctok_token_set_error_if_cancelled (token, error))
+ *     return FALSE;
+ *
+ *   if (!g_file_copy (from, to, G_FILE_COPY_NONE,
+ *                     ctok_token_get_cancellable (token),
+ *                     NULL, NULL, error))
+ *     {
+ *       // GIO reports G_IO_ERROR_CANCELLED; give the caller the real reason.
+ *       ctok_token_rewrite_error (token, error);
+ *       return FALSE;
+ *     }
+ *
+ *   return TRUE;
+ * }
+ * ```
+ *
+ * ## Callbacks
+ *
+ * [method@Ctok.Token.register] adds a callback that runs when the token is
+ * cancelled: synchronously, on the thread that cancels, newest first, with no
+ * ctok lock held. A callback registered on a token that is already cancelled
+ * runs at once, before `register()` returns. Each callback runs at most once,
+ * and its destroy notify runs exactly once, after the callback or when the
+ * registration is dropped without running.
+ *
+ * [method@Ctok.Token.unregister] removes a callback. If the callback is
+ * running on another thread, it waits until the callback returns, so that the
+ * caller may then free what the callback uses; it never waits on the thread
+ * that is running the callback, so it cannot deadlock the way
+ * [method@Gio.Cancellable.disconnect] does when called from a handler.
+ *
+ * Code that must run in a particular thread (a GTK user interface, a GJS
+ * program) uses [method@Ctok.Token.register_in_context] or
+ * [method@Ctok.Token.create_source], which deliver in a
+ * [struct@GLib.MainContext] whatever thread cancels.
+ *
+ * ## GIO
+ *
+ * [method@Ctok.Token.get_cancellable] returns a [class@Gio.Cancellable] that
+ * is cancelled with the token, for passing to any GIO call;
+ * [method@Ctok.Token.new_cancellable] makes one per operation, for APIs that
+ * cancel the cancellable they are given.
+ *
+ * ## Thread safety
+ *
+ * Every method of a token may be called from any thread. Cancellation is
+ * visible to [method@Ctok.Token.is_cancelled] on every thread from the moment
+ * it starts, before any callback has run.
+ *
+ * Since: 1.0
+ */
+
+/* States, in the order a token moves through them. */
+enum
+{
+  STATE_NOT_CANCELLED = 0,
+  STATE_NOTIFYING,      /* cancelled; callbacks are being run */
+  STATE_NOTIFIED,       /* cancelled; every callback has run */
+};
+
+/* Token flags (written under the mutex, read atomically) */
+enum
+{
+  TOKEN_NONE   = 1 << 0,  /* the never-cancelled token */
+  TOKEN_FROZEN = 1 << 1,  /* closed or dropped before being cancelled: never will be */
+};
+
+struct _CtokToken
+{
+  GObject parent_instance;
+
+  /* Written under @mutex, read lock-free with a single atomic load. */
+  int state;
+  guint flags;
+
+  /* Set under @mutex before @state leaves STATE_NOT_CANCELLED; never changes
+   * afterwards, so it may be read without the lock once @state says so. */
+  CtokReason *reason;
+
+  /* Protects everything below. Held only for pointer updates: no callback,
+   * destroy notify or unreference ever runs under it. */
+  GMutex mutex;
+
+  guint n_registrations;      /* nodes in @head */
+  guint n_waiters;            /* threads blocked on this token */
+  CtokNode *head;             /* pending registrations, newest first */
+  CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
+  guint64 executing_id;       /* registration the canceller is running; atomic */
+  GThread *executing_thread;  /* thread running the notification */
+  GCancellable *cancellable;  /* shared bridge, created on first use */
+
+  /* Immutable after construction. */
+  GMainContext *context;      /* where notify is emitted; NULL: the global default */
+};
+
+enum
+{
+  PROP_0,
+  PROP_CANCELLED,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (CtokToken, ctok_token, G_TYPE_OBJECT)
+
+/* --- Reasons --- */
+
+struct _CtokReason
+{
+  GError *error;
+};
+
+CtokReason *
+ctok_reason_new_take (GError *error)
+{
+  CtokReason *reason = g_atomic_rc_box_new (CtokReason);
+
+  reason->error = error;
+  return reason;
+}
+
+CtokReason *
+ctok_reason_new_cancelled (void)
+{
+  return ctok_reason_new_take (g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                    _("Operation was cancelled")));
+}
+
+CtokReason *
+ctok_reason_ref (CtokReason *reason)
+{
+  return g_atomic_rc_box_acquire (reason);
+}
+
+static void
+reason_clear (gpointer data)
+{
+  CtokReason *reason = data;
+
+  g_error_free (reason->error);
+}
+
+void
+ctok_reason_unref (CtokReason *reason)
+{
+  g_atomic_rc_box_release_full (reason, reason_clear);
+}
+
+const GError *
+ctok_reason_get_error (CtokReason *reason)
+{
+  return reason->error;
+}
+
+/* --- Waiting ---
+ *
+ * Blocking is rare (a thread unregistering a callback that another thread is
+ * running, or ctok_token_wait()), so instead of a condition variable in every
+ * token, tokens share a few, chosen by address. A thread increments
+ * n_waiters under the token's mutex before it blocks; whoever changes what
+ * it waits for checks n_waiters under the same mutex and broadcasts. */
+
+#define N_WAIT_STRIPES 16
+
+typedef struct
+{
+  GMutex mutex;
+  GCond  cond;
+} WaitStripe;
+
+static WaitStripe wait_stripes[N_WAIT_STRIPES];
+
+static inline WaitStripe *
+wait_stripe_for (CtokToken *self)
+{
+  return &wait_stripes[(GPOINTER_TO_SIZE (self) >> 6) % N_WAIT_STRIPES];
+}
+
+void
+ctok_token_wake_waiters (CtokToken *self)
+{
+  WaitStripe *stripe = wait_stripe_for (self);
+
+  g_mutex_lock (&stripe->mutex);
+  g_cond_broadcast (&stripe->cond);
+  g_mutex_unlock (&stripe->mutex);
+}
+
+/* Blocks until @done returns TRUE or @end_time (monotonic, -1: never) passes.
+ * @done is called with the stripe lock held and must only read atomics. */
+static gboolean
+block_until (CtokToken    *self,
+             CtokWaitFunc  done,
+             gpointer      data,
+             gint64        end_time)
+{
+  WaitStripe *stripe = wait_stripe_for (self);
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&self->mutex);
+  self->n_waiters++;
+  g_mutex_unlock (&self->mutex);
+
+  g_mutex_lock (&stripe->mutex);
+  while (!done (data))
+    {
+      if (end_time < 0)
+        g_cond_wait (&stripe->cond, &stripe->mutex);
+      else if (!g_cond_wait_until (&stripe->cond, &stripe->mutex, end_time))
+        {
+          ok = done (data);
+          break;
+        }
+    }
+  g_mutex_unlock (&stripe->mutex);
+
+  g_mutex_lock (&self->mutex);
+  self->n_waiters--;
+  g_mutex_unlock (&self->mutex);
+
+  return ok;
+}
+
+void
+ctok_token_block_until (CtokToken    *self,
+                        CtokWaitFunc  done,
+                        gpointer      data)
+{
+  block_until (self, done, data, -1);
+}
+
+/* --- The registration list (all under the token's mutex) --- */
+
+static inline void
+list_push (CtokToken *self,
+           CtokNode  *node)
+{
+  node->prev = NULL;
+  node->next = self->head;
+  if (self->head != NULL)
+    self->head->prev = node;
+  self->head = node;
+  node->flags = CTOK_NODE_LINKED;
+  self->n_registrations++;
+}
+
+static inline void
+list_unlink (CtokToken *self,
+             CtokNode  *node)
+{
+  if (node->prev != NULL)
+    node->prev->next = node->next;
+  else
+    self->head = node->next;
+  if (node->next != NULL)
+    node->next->prev = node->prev;
+  node->prev = node->next = NULL;
+  node->flags &= ~CTOK_NODE_LINKED;
+  self->n_registrations--;
+}
+
+static inline CtokNode *
+node_take (CtokToken *self)
+{
+  CtokNode *node = self->free_nodes;
+
+  if (node != NULL)
+    self->free_nodes = node->next;
+  else
+    node = ctok_node_alloc (self);
+
+  return node;
+}
+
+static inline void
+node_recycle (CtokToken *self,
+              CtokNode  *node)
+{
+  /* A new generation: the id issued for this use goes stale right now. */
+  ctok_atomic_store64 (&node->id, node->id + CTOK_NODE_GENERATION);
+  node->kind = CTOK_NODE_FREE;
+  node->flags = 0;
+  node->callback = NULL;
+  node->user_data = NULL;
+  node->destroy = NULL;
+  node->prev = NULL;
+  node->next = self->free_nodes;
+  self->free_nodes = node;
+}
+
+/* Called with no lock held, for a node that will never run. */
+static void
+node_drop (CtokNode *node)
+{
+  switch ((CtokNodeKind) node->kind)
+    {
+    case CTOK_NODE_CALLBACK:
+    case CTOK_NODE_INTERNAL:
+      if (node->destroy != NULL)
+        node->destroy (node->user_data);
+      break;
+
+    case CTOK_NODE_CONTEXT:
+      ctok_context_source_drop (node->user_data);
+      break;
+
+    case CTOK_NODE_FREE:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Called with no lock held, for a node the canceller took from the list.
+ * Returns TRUE if the node stays in flight (released later with
+ * ctok_token_release_node()). */
+static gboolean
+node_run (CtokToken *self,
+          CtokNode  *node)
+{
+  switch ((CtokNodeKind) node->kind)
+    {
+    case CTOK_NODE_CALLBACK:
+    case CTOK_NODE_INTERNAL:
+      node->callback (self, node->user_data);
+      if (node->destroy != NULL)
+        node->destroy (node->user_data);
+      return FALSE;
+
+    case CTOK_NODE_CONTEXT:
+      ctok_context_source_fire (node->user_data, self, node);
+      return TRUE;
+
+    case CTOK_NODE_FREE:
+    default:
+      g_assert_not_reached ();
+    }
+
+  return FALSE;
+}
+
+/* Runs the callbacks of a registration made on a token that is already
+ * cancelled, on the registering thread. */
+static void
+run_now (CtokToken         *self,
+         CtokNodeKind       kind,
+         CtokTokenCallback  callback,
+         gpointer           user_data,
+         GDestroyNotify     destroy)
+{
+  if (kind == CTOK_NODE_CONTEXT)
+    {
+      ctok_context_source_fire (user_data, self, NULL);
+      return;
+    }
+
+  callback (self, user_data);
+  if (destroy != NULL)
+    destroy (user_data);
+}
+
+static guint64
+add_node (CtokToken         *self,
+          CtokNodeKind       kind,
+          CtokTokenCallback  callback,
+          gpointer           user_data,
+          GDestroyNotify     destroy)
+{
+  gboolean cancelled;
+  CtokNode *node;
+  guint64 id;
+
+  g_mutex_lock (&self->mutex);
+
+  if G_LIKELY (self->state == STATE_NOT_CANCELLED && (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) == 0)
+    {
+      node = node_take (self);
+      node->kind = kind;
+      node->callback = callback;
+      node->user_data = user_data;
+      node->destroy = destroy;
+      list_push (self, node);
+      id = node->id;
+      g_mutex_unlock (&self->mutex);
+
+      return id;
+    }
+
+  cancelled = self->state != STATE_NOT_CANCELLED;
+  g_mutex_unlock (&self->mutex);
+
+  /* Already cancelled: run now. Never cancellable: never runs. */
+  if (cancelled)
+    run_now (self, kind, callback, user_data, destroy);
+  else if (kind == CTOK_NODE_CONTEXT)
+    ctok_context_source_drop (user_data);
+  else if (destroy != NULL)
+    destroy (user_data);
+
+  return 0;
+}
+
+guint64
+ctok_token_add_internal (CtokToken         *self,
+                         CtokTokenCallback  callback,
+                         gpointer           user_data,
+                         GDestroyNotify     destroy)
+{
+  return add_node (self, CTOK_NODE_INTERNAL, callback, user_data, destroy);
+}
+
+void
+ctok_token_release_node (CtokToken *self,
+                         CtokNode  *node)
+{
+  gboolean wake;
+
+  g_mutex_lock (&self->mutex);
+  node_recycle (self, node);
+  wake = self->n_waiters > 0;
+  g_mutex_unlock (&self->mutex);
+
+  if (wake)
+    ctok_token_wake_waiters (self);
+}
+
+/* Takes every pending node @filter accepts (all when NULL) off the list, and
+ * freezes the token when @freeze is set and it was not cancelled. The nodes
+ * stay owned by the token until dropped and recycled by drop_nodes(). */
+static CtokNode *
+steal_nodes (CtokToken *self,
+             gboolean   freeze,
+             gboolean (*filter) (CtokNode *node))
+{
+  CtokNode *stolen = NULL;
+  CtokNode *node;
+  CtokNode *next;
+
+  for (node = self->head; node != NULL; node = next)
+    {
+      next = node->next;
+      if (filter != NULL && !filter (node))
+        continue;
+      list_unlink (self, node);
+      node->next = stolen;
+      stolen = node;
+    }
+
+  if (freeze)
+    g_atomic_int_or (&self->flags, TOKEN_FROZEN);
+
+  return stolen;
+}
+
+static void
+drop_nodes (CtokToken *self,
+            CtokNode  *stolen)
+{
+  CtokNode *node;
+  CtokNode *next;
+
+  if (stolen == NULL)
+    return;
+
+  for (node = stolen; node != NULL; node = node->next)
+    node_drop (node);
+
+  g_mutex_lock (&self->mutex);
+  for (node = stolen; node != NULL; node = next)
+    {
+      next = node->next;
+      node_recycle (self, node);
+    }
+  g_mutex_unlock (&self->mutex);
+}
+
+/* --- Cancellation --- */
+
+/* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
+ * caller ever succeeds; it must then run ctok_token_notify(). */
+static gboolean
+begin_cancel (CtokToken  *self,
+              CtokReason *reason)
+{
+  GThread *thread;
+  gboolean wake;
+
+  if (g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED)
+    {
+      ctok_reason_unref (reason);
+      return FALSE;
+    }
+
+  thread = g_thread_self ();
+
+  g_mutex_lock (&self->mutex);
+
+  if (self->state != STATE_NOT_CANCELLED || (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) != 0)
+    {
+      g_mutex_unlock (&self->mutex);
+      ctok_reason_unref (reason);
+      return FALSE;
+    }
+
+  self->reason = reason;
+  self->executing_thread = thread;
+  g_atomic_int_set (&self->state, STATE_NOTIFYING);
+  wake = self->n_waiters > 0;
+
+  g_mutex_unlock (&self->mutex);
+
+  if (wake)
+    ctok_token_wake_waiters (self);
+
+  return TRUE;
+}
+
+/* What a token does as soon as it is cancelled, before its callbacks: the
+ * token's GCancellable is cancelled first (as .NET sets its wait handle
+ * first), so callbacks and GIO see one consistent state. */
+static void
+start_notify (CtokToken *self)
+{
+  GCancellable *cancellable;
+
+  g_mutex_lock (&self->mutex);
+  cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
+  g_mutex_unlock (&self->mutex);
+
+  if (cancellable != NULL)
+    {
+      g_cancellable_cancel (cancellable);
+      g_object_unref (cancellable);
+    }
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CANCELLED]);
+}
+
+/* The cancel loop. @self was switched to STATE_NOTIFYING by this thread.
+ *
+ * It pops one registration at a time, newest first, and runs it with no lock
+ * held; while it runs, executing_id names it, so that a thread unregistering
+ * it can wait for it to return. Tokens cancelled along the way by linked
+ * registrations are pushed on a stack and drained in turn, depth first, so a
+ * chain of any length is a loop rather than a recursion. */
+static void
+ctok_token_notify (CtokToken *self)
+{
+  CtokToken *inline_stack[16];
+  CtokToken **stack = inline_stack;
+  gsize stack_size = G_N_ELEMENTS (inline_stack);
+  gsize depth = 0;
+
+  start_notify (self);
+  stack[depth++] = g_object_ref (self);
+
+  while (depth > 0)
+    {
+      CtokToken *token = stack[depth - 1];
+      CtokToken *child = NULL;
+      CtokNode *node;
+      gboolean in_flight;
+      gboolean wake;
+
+      g_mutex_lock (&token->mutex);
+
+      node = token->head;
+      if (node == NULL)
+        {
+          /* Every registration has run. */
+          token->executing_thread = NULL;
+          g_atomic_int_set (&token->state, STATE_NOTIFIED);
+          wake = token->n_waiters > 0;
+          g_mutex_unlock (&token->mutex);
+
+          if (wake)
+            ctok_token_wake_waiters (token);
+
+          depth--;
+          ctok_release_object (token);
+          continue;
+        }
+
+      list_unlink (token, node);
+      if (node->kind == CTOK_NODE_CONTEXT)
+        node->flags |= CTOK_NODE_IN_FLIGHT;  /* from now on, its GSource releases it */
+      ctok_atomic_store64 (&token->executing_id, node->id);
+
+      g_mutex_unlock (&token->mutex);
+
+      in_flight = node_run (token, node);
+
+      g_mutex_lock (&token->mutex);
+      ctok_atomic_store64 (&token->executing_id, 0);
+      if (!in_flight)
+        node_recycle (token, node);
+      wake = token->n_waiters > 0;
+      g_mutex_unlock (&token->mutex);
+
+      if (wake)
+        ctok_token_wake_waiters (token);
+
+      if (child != NULL)
+        {
+          if (depth == stack_size)
+            {
+              stack_size *= 2;
+              if (stack == inline_stack)
+                stack = g_memdup2 (inline_stack, sizeof inline_stack);
+              stack = g_renew (CtokToken *, stack, stack_size);
+            }
+          start_notify (child);
+          stack[depth++] = child;
+        }
+    }
+
+  if (stack != inline_stack)
+    g_free (stack);
+}
+
+void
+ctok_token_cancel_internal (CtokToken  *self,
+                            CtokReason *reason)
+{
+  if (begin_cancel (self, reason))
+    ctok_token_notify (self);
+}
+
+static gboolean
+is_user_node (CtokNode *node)
+{
+  return node->kind == CTOK_NODE_CALLBACK || node->kind == CTOK_NODE_CONTEXT;
+}
+
+gboolean
+ctok_token_try_reset_internal (CtokToken *self)
+{
+  CtokNode *stolen;
+
+  g_mutex_lock (&self->mutex);
+
+  if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
+    {
+      g_mutex_unlock (&self->mutex);
+      return FALSE;
+    }
+
+  /* Only the caller's registrations go; ctok's own plumbing stays armed. */
+  stolen = steal_nodes (self, FALSE, is_user_node);
+
+  g_mutex_unlock (&self->mutex);
+
+  drop_nodes (self, stolen);
+
+  return TRUE;
+}
+
+/* Freezes a token that is not cancelled: it never will be, so its
+ * registrations can go now. A cancellation already under way keeps its
+ * registrations: it runs them. */
+static void
+freeze (CtokToken *self)
+{
+  CtokNode *stolen = NULL;
+  gboolean wake = FALSE;
+
+  g_mutex_lock (&self->mutex);
+  if (self->state == STATE_NOT_CANCELLED && (self->flags & TOKEN_FROZEN) == 0)
+    {
+      stolen = steal_nodes (self, TRUE, NULL);
+      wake = self->n_waiters > 0;
+    }
+  g_mutex_unlock (&self->mutex);
+
+  if (wake)
+    ctok_token_wake_waiters (self);
+
+  drop_nodes (self, stolen);
+}
+
+void
+ctok_token_close_internal (CtokToken *self)
+{
+  freeze (self);
+}
+
+/* --- Unregistering --- */
+
+typedef struct
+{
+  CtokToken *token;
+  guint64    id;
+} ExecutingWait;
+
+static gboolean
+executing_done (gpointer data)
+{
+  ExecutingWait *wait = data;
+
+  return ctok_atomic_load64 (&wait->token->executing_id) != wait->id;
+}
+
+typedef struct
+{
+  CtokNode *node;
+  guint64   id;
+} NodeWait;
+
+/* The arena never frees nodes, so this is safe after the node is reused. */
+static gboolean
+node_released (gpointer data)
+{
+  NodeWait *wait = data;
+
+  return ctok_atomic_load64 (&wait->node->id) != wait->id;
+}
+
+static gboolean
+remove_registration (CtokToken *self,
+                     guint64    id,
+                     gboolean   wait)
+{
+  CtokNode *node = ctok_node_lookup (id);
+  gboolean must_wait;
+  CtokNode copy;
+
+  if (node == NULL)
+    return FALSE;
+
+  g_mutex_lock (&self->mutex);
+
+  if (g_atomic_pointer_get (&node->owner) != self || ctok_atomic_load64 (&node->id) != id)
+    {
+      CtokToken *owner = g_atomic_pointer_get (&node->owner);
+
+      g_mutex_unlock (&self->mutex);
+
+      /* The registration is alive, on another token: a programmer error,
+       * unlike a stale id, which is simply gone. */
+      if (owner != NULL && owner != self && ctok_atomic_load64 (&node->id) == id)
+        g_critical ("%s: registration %" G_GUINT64_FORMAT " belongs to another token",
+                    G_STRFUNC, id);
+      return FALSE;
+    }
+
+  if (node->flags & CTOK_NODE_LINKED)
+    {
+      /* Not started: it will never run. */
+      list_unlink (self, node);
+      copy = *node;
+      node_recycle (self, node);
+      g_mutex_unlock (&self->mutex);
+
+      node_drop (&copy);
+      return TRUE;
+    }
+
+  if (node->flags & CTOK_NODE_IN_FLIGHT)
+    {
+      /* Fired, delivered to a main context. The GSource cannot release the
+       * node (nor go away) while we hold the token's lock. */
+      CtokWithdraw result = ctok_context_source_withdraw_locked (node->user_data);
+
+      g_mutex_unlock (&self->mutex);
+
+      if (result == CTOK_WITHDRAW_RUNNING_ELSEWHERE && wait)
+        {
+          NodeWait data = { node, id };
+
+          block_until (self, node_released, &data, -1);
+        }
+
+      return result == CTOK_WITHDRAW_DONE;
+    }
+
+  must_wait = wait &&
+              ctok_atomic_load64 (&self->executing_id) == id &&
+              self->executing_thread != g_thread_self ();
+
+  g_mutex_unlock (&self->mutex);
+
+  if (must_wait)
+    {
+      ExecutingWait data = { self, id };
+
+      block_until (self, executing_done, &data, -1);
+    }
+
+  return FALSE;
+}
+
+/* --- GObject --- */
+
+static void
+ctok_token_dispatch_properties_changed (GObject     *object,
+                                        guint        n_pspecs,
+                                        GParamSpec **pspecs);
+
+static void
+ctok_token_dispose (GObject *object)
+{
+  CtokToken *self = CTOK_TOKEN (object);
+  GCancellable *cancellable;
+
+  g_mutex_lock (&self->mutex);
+  cancellable = g_steal_pointer (&self->cancellable);
+  g_mutex_unlock (&self->mutex);
+
+  if (cancellable != NULL)
+    {
+      ctok_cancellable_detach (cancellable);
+      g_object_unref (cancellable);
+    }
+
+  /* Nobody can cancel a token nobody references. */
+  freeze (self);
+
+  G_OBJECT_CLASS (ctok_token_parent_class)->dispose (object);
+}
+
+static void
+ctok_token_finalize (GObject *object)
+{
+  CtokToken *self = CTOK_TOKEN (object);
+
+  g_assert (self->head == NULL);
+
+  ctok_node_release_list (g_steal_pointer (&self->free_nodes));
+  g_clear_pointer (&self->reason, ctok_reason_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (ctok_token_parent_class)->finalize (object);
+}
+
+static void
+ctok_token_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  CtokToken *self = CTOK_TOKEN (object);
+
+  switch (prop_id)
+    {
+    case PROP_CANCELLED:
+      g_value_set_boolean (value, ctok_token_is_cancelled (self));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ctok_token_class_init (CtokTokenClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ctok_token_dispose;
+  object_class->finalize = ctok_token_finalize;
+  object_class->get_property = ctok_token_get_property;
+  object_class->dispatch_properties_changed = ctok_token_dispatch_properties_changed;
+
+  /**
+   * CtokToken:cancelled: (getter is_cancelled)
+   *
+   * Whether the token is cancelled.
+   *
+   * Change notification is emitted in the [struct@GLib.MainContext] that was
+   * the thread-default one when the token was created (the global default
+   * context if none was): at once if the cancelling thread owns that context
+   * or can acquire it, otherwise from an idle callback in it. So
+   * `g_object_bind_property (token, "cancelled", button, "sensitive",
+   * G_BINDING_INVERT_BOOLEAN)` updates a widget in its own thread whatever
+   * thread cancels.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CANCELLED] =
+    g_param_spec_boolean ("cancelled", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+ctok_token_init (CtokToken *self)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+
+  g_mutex_init (&self->mutex);
+  if (context != NULL)
+    self->context = g_main_context_ref (context);
+}
+
+CtokToken *
+ctok_token_new_internal (void)
+{
+  return g_object_new (CTOK_TYPE_TOKEN, NULL);
+}
+
+/* --- Notifications in the token's main context --- */
+
+typedef struct
+{
+  GObject     *object;
+  guint        n_pspecs;
+  GParamSpec **pspecs;
+} DeferredNotify;
+
+static void
+deferred_notify_free (gpointer data)
+{
+  DeferredNotify *deferred = data;
+
+  for (guint i = 0; i < deferred->n_pspecs; i++)
+    g_param_spec_unref (deferred->pspecs[i]);
+  g_free (deferred->pspecs);
+  ctok_release_object (deferred->object);
+  g_free (deferred);
+}
+
+static gboolean
+deferred_notify_dispatch (gpointer data)
+{
+  DeferredNotify *deferred = data;
+
+  G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (deferred->object,
+                                                                         deferred->n_pspecs,
+                                                                         deferred->pspecs);
+  return G_SOURCE_REMOVE;
+}
+
+/* GObject calls this only when someone listens to notify, so a token nobody
+ * watches pays nothing for it. */
+static void
+ctok_token_dispatch_properties_changed (GObject     *object,
+                                        guint        n_pspecs,
+                                        GParamSpec **pspecs)
+{
+  CtokToken *self = CTOK_TOKEN (object);
+  GMainContext *context = self->context != NULL ? self->context : g_main_context_default ();
+  DeferredNotify *deferred;
+  GSource *idle;
+
+  if (g_main_context_acquire (context))
+    {
+      G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (object, n_pspecs, pspecs);
+      g_main_context_release (context);
+      return;
+    }
+
+  /* Another thread runs the context: notify there. */
+  deferred = g_new0 (DeferredNotify, 1);
+  deferred->object = g_object_ref (object);
+  deferred->n_pspecs = n_pspecs;
+  deferred->pspecs = g_new (GParamSpec *, n_pspecs);
+  for (guint i = 0; i < n_pspecs; i++)
+    deferred->pspecs[i] = g_param_spec_ref (pspecs[i]);
+
+  idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (idle, "[ctok] notify");
+  g_source_set_callback (idle, deferred_notify_dispatch, deferred, deferred_notify_free);
+  g_source_attach (idle, context);
+  g_source_unref (idle);
+}
+
+/* --- Public API --- */
+
+/**
+ * ctok_token_get_none:
+ *
+ * Gets the token that is never cancelled, for calls that take a token when
+ * the caller has no reason to cancel (the equivalent of passing `NULL` as a
+ * [class@Gio.Cancellable]).
+ *
+ * Registering a callback on it stores nothing: the callback never runs and
+ * its destroy notify runs at once. [method@Ctok.Token.get_cancellable]
+ * returns `NULL` for it, which GIO reads as "not cancellable".
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer none): the never-cancelled token
+ *
+ * Since: 1.0
+ */
+CtokToken *
+ctok_token_get_none (void)
+{
+  static CtokToken *none;
+
+  if (g_once_init_enter (&none))
+    {
+      CtokToken *token = ctok_token_new_internal ();
+
+      token->flags = TOKEN_NONE;
+      g_once_init_leave (&none, token);
+    }
+
+  return none;
+}
+
+/**
+ * ctok_token_can_be_cancelled:
+ * @self: a token
+ *
+ * Checks whether @self can ever be cancelled: this is `FALSE` only for the
+ * token returned by [func@Ctok.Token.get_none], so that code can skip work
+ * (such as registering callbacks) that only matters for cancellable tokens.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: `FALSE` for the never-cancelled token, `TRUE` otherwise
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_can_be_cancelled (CtokToken *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+
+  return (g_atomic_int_get (&self->flags) & TOKEN_NONE) == 0;
+}
+
+/**
+ * ctok_token_is_cancelled: (get-property cancelled)
+ * @self: a token
+ *
+ * Checks whether @self is cancelled. It is `TRUE` from the moment
+ * cancellation starts, before any callback has run, and stays `TRUE`.
+ *
+ * This function is thread-safe and lock-free: a single atomic load.
+ *
+ * Returns: `TRUE` if the token is cancelled
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_is_cancelled (CtokToken *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+
+  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
+}
+
+/* Returns the reason if the token is cancelled. The reason never changes
+ * once set, and lives as long as the token. */
+static inline const GError *
+peek_error (CtokToken *self)
+{
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
+    return NULL;
+
+  return ctok_reason_get_error (self->reason);
+}
+
+/**
+ * ctok_token_set_error_if_cancelled:
+ * @self: a token
+ * @error: a return location for the reason the token was cancelled
+ *
+ * Sets @error to a copy of the reason @self was cancelled for, if it is:
+ * `G_IO_ERROR_CANCELLED` for a plain cancel, `G_IO_ERROR_TIMED_OUT` for a
+ * deadline, or the error given to [method@Ctok.TokenSource.cancel_with_error].
+ *
+ * From Python and JavaScript this raises or throws the reason as a
+ * `GLib.Error`.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: `TRUE` if the token is cancelled (and @error was set)
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_set_error_if_cancelled (CtokToken  *self,
+                                   GError    **error)
+{
+  const GError *reason;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  reason = peek_error (self);
+  if (reason == NULL)
+    return FALSE;
+
+  if (error != NULL)
+    *error = g_error_copy (reason);
+
+  return TRUE;
+}
+
+/**
+ * ctok_token_dup_error:
+ * @self: a token
+ *
+ * Gets a copy of the reason @self was cancelled for.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full) (nullable): the reason, or `NULL` if the token is
+ *   not cancelled
+ *
+ * Since: 1.0
+ */
+GError *
+ctok_token_dup_error (CtokToken *self)
+{
+  const GError *reason;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), NULL);
+
+  reason = peek_error (self);
+  return reason != NULL ? g_error_copy (reason) : NULL;
+}
+
+/**
+ * ctok_token_register:
+ * @self: a token
+ * @callback: (scope notified) (closure user_data) (destroy destroy): the
+ *   function to call when @self is cancelled
+ * @user_data: data for @callback
+ * @destroy: (nullable): a function to free @user_data, called exactly once:
+ *   after @callback has run, or when the registration is removed without
+ *   running
+ *
+ * Registers @callback to run when @self is cancelled.
+ *
+ * @callback runs synchronously on the thread that cancels (for a deadline,
+ * ctok's timer thread), with no ctok lock held; registrations run newest
+ * first. If @self is already cancelled, @callback runs at once on the
+ * calling thread, before this function returns, and 0 is returned. If @self
+ * can never be cancelled (the [func@Ctok.Token.get_none] token, or a token
+ * whose source was closed), nothing is stored: @destroy runs at once and 0 is
+ * returned.
+ *
+ * A callback may do anything, including cancelling other sources,
+ * registering callbacks and unregistering itself or others, but it should
+ * be short: it delays the callbacks after it, and the cancelling thread.
+ * Code that must run in a particular thread uses
+ * [method@Ctok.Token.register_in_context] instead.
+ *
+ * This function is thread-safe: a registration racing a cancellation on
+ * another thread runs exactly once, either here or on the cancelling thread.
+ *
+ * Returns: an id for [method@Ctok.Token.unregister], never reused; or 0 if
+ *   nothing was stored
+ *
+ * Since: 1.0
+ */
+guint64
+ctok_token_register (CtokToken         *self,
+                     CtokTokenCallback  callback,
+                     gpointer           user_data,
+                     GDestroyNotify     destroy)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
+  g_return_val_if_fail (callback != NULL, 0);
+
+  return add_node (self, CTOK_NODE_CALLBACK, callback, user_data, destroy);
+}
+
+/**
+ * ctok_token_register_in_context:
+ * @self: a token
+ * @context: (nullable): the main context to run @callback in, or `NULL` for
+ *   the thread-default context of the calling thread
+ * @callback: (scope notified) (closure user_data) (destroy destroy): the
+ *   function to call when @self is cancelled
+ * @user_data: data for @callback
+ * @destroy: (nullable): a function to free @user_data, called exactly once,
+ *   always in @context
+ *
+ * Registers @callback to run in @context when @self is cancelled, whatever
+ * thread cancels it. This is the safe way for a user interface, or for a
+ * language binding such as GJS that runs its code on one thread, to react to
+ * a cancellation that may come from a deadline or a worker thread.
+ *
+ * If @self is already cancelled, @callback is dispatched in @context (not
+ * synchronously) and 0 is returned. If @self can never be cancelled, @destroy
+ * is dispatched in @context and 0 is returned.
+ *
+ * [method@Ctok.Token.unregister] on the returned id returns `TRUE` if
+ * @callback will never run, even if the token was cancelled but @context has
+ * not dispatched it yet; if @callback is running in @context on another
+ * thread, it waits until it returns.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: an id for [method@Ctok.Token.unregister], or 0
+ *
+ * Since: 1.0
+ */
+guint64
+ctok_token_register_in_context (CtokToken         *self,
+                                GMainContext      *context,
+                                CtokTokenCallback  callback,
+                                gpointer           user_data,
+                                GDestroyNotify     destroy)
+{
+  g_autoptr(GMainContext) owned_context = NULL;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
+  g_return_val_if_fail (callback != NULL, 0);
+
+  if (context == NULL)
+    context = owned_context = g_main_context_ref_thread_default ();
+
+  return add_node (self, CTOK_NODE_CONTEXT, NULL,
+                   ctok_context_source_new (context, callback, user_data, destroy),
+                   NULL);
+}
+
+/**
+ * ctok_token_unregister:
+ * @self: a token
+ * @id: an id returned by [method@Ctok.Token.register] or
+ *   [method@Ctok.Token.register_in_context]
+ *
+ * Removes a registration.
+ *
+ * If its callback has not started, it never will: the registration's
+ * destroy notify runs (on this thread for [method@Ctok.Token.register], in
+ * the registration's context for [method@Ctok.Token.register_in_context])
+ * and `TRUE` is returned. This holds even while a cancellation is running
+ * the token's other callbacks.
+ *
+ * If the callback is running on another thread, this function waits until
+ * it returns, so the caller may then free what the callback uses. It never
+ * waits on the thread that is running the callback (inside the callback
+ * itself, or further down a cascade of cancellations it started), so it
+ * cannot deadlock there; it can deadlock only if the running callback itself
+ * waits for the calling thread, as with any lock. Use
+ * [method@Ctok.Token.unregister_nowait] where that can happen.
+ *
+ * An id of 0, an id whose callback has already run, an id removed before,
+ * and an unknown id are all ignored and give `FALSE`. An id that belongs to
+ * another token gives a critical warning and `FALSE`.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: `TRUE` if the callback was removed before it ran
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_unregister (CtokToken *self,
+                       guint64    id)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+
+  return remove_registration (self, id, TRUE);
+}
+
+/**
+ * ctok_token_unregister_nowait:
+ * @self: a token
+ * @id: an id returned by [method@Ctok.Token.register] or
+ *   [method@Ctok.Token.register_in_context]
+ *
+ * Removes a registration like [method@Ctok.Token.unregister], but never
+ * waits: if the callback is running on another thread, it returns `FALSE` at
+ * once while the callback may still be running.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: `TRUE` if the callback was removed before it ran
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_unregister_nowait (CtokToken *self,
+                              guint64    id)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+
+  return remove_registration (self, id, FALSE);
+}
+
+/**
+ * ctok_token_create_source:
+ * @self: a token
+ *
+ * Creates a [struct@GLib.Source] that dispatches once, when @self is
+ * cancelled (at once if it already is). Its callback is a
+ * [callback@Ctok.TokenSourceFunc]; from language bindings, use
+ * [method@GLib.Source.set_callback] or [method@GLib.Source.set_closure],
+ * whose closure receives the token.
+ *
+ * The source keeps a reference on @self. Destroying it before the token is
+ * cancelled removes its registration; it is safe to do from any thread.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full): a new source, to attach to a main context
+ *
+ * Since: 1.0
+ */
+GSource *
+ctok_token_create_source (CtokToken *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), NULL);
+
+  return ctok_token_gsource_new (self);
+}
+
+/**
+ * ctok_token_get_cancellable:
+ * @self: a token
+ *
+ * Gets the token's [class@Gio.Cancellable], for passing to GIO calls. It is
+ * created on first use, already cancelled if @self already is, and is
+ * cancelled as soon as @self is, before the token's callbacks run.
+ *
+ * The cancellable is shared by everyone who asks. Calling
+ * [method@Gio.Cancellable.cancel] on it cancels @self too, with reason
+ * `G_IO_ERROR_CANCELLED`, as if its source had been cancelled: pass it only
+ * to code that does not cancel what it is given, and use
+ * [method@Ctok.Token.new_cancellable] for code that does (libsoup's
+ * `soup_session_abort()`, for one). Resetting it with
+ * [method@Gio.Cancellable.reset] does not reset the token; it is cancelled
+ * again the next time it is asked for.
+ *
+ * Returns `NULL` for the [func@Ctok.Token.get_none] token, which GIO reads
+ * as "not cancellable".
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer none) (nullable): the token's cancellable
+ *
+ * Since: 1.0
+ */
+GCancellable *
+ctok_token_get_cancellable (CtokToken *self)
+{
+  GCancellable *cancellable;
+  GCancellable *created = NULL;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), NULL);
+
+  if (!ctok_token_can_be_cancelled (self))
+    return NULL;
+
+  g_mutex_lock (&self->mutex);
+  cancellable = self->cancellable;
+  g_mutex_unlock (&self->mutex);
+
+  if (cancellable == NULL)
+    {
+      created = ctok_cancellable_new_shared (self);
+
+      g_mutex_lock (&self->mutex);
+      if (self->cancellable == NULL)
+        self->cancellable = g_steal_pointer (&created);
+      cancellable = self->cancellable;
+      g_mutex_unlock (&self->mutex);
+
+      if (created != NULL)
+        {
+          /* Lost a race with another thread: ours was never handed out. */
+          ctok_cancellable_detach (created);
+          g_object_unref (created);
+        }
+    }
+
+  /* Created before the token was cancelled, cancelled since, or reset by
+   * someone: make it agree with the token. */
+  if (ctok_token_is_cancelled (self) && !g_cancellable_is_cancelled (cancellable))
+    g_cancellable_cancel (cancellable);
+
+  return cancellable;
+}
+
+/**
+ * ctok_token_new_cancellable:
+ * @self: a token
+ *
+ * Creates a [class@Gio.Cancellable] for one operation. It is cancelled when
+ * @self is (at once if it already is), but cancelling it does not cancel
+ * @self, so it can be given to code that cancels the cancellable it is given,
+ * such as libsoup, without affecting anything else that uses the token.
+ *
+ * The cancellable keeps a reference on @self and removes its registration
+ * when it is finalized, so a long-lived token does not collect dead
+ * registrations. For the [func@Ctok.Token.get_none] token it is a plain
+ * cancellable that nothing cancels.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full): a new cancellable
+ *
+ * Since: 1.0
+ */
+GCancellable *
+ctok_token_new_cancellable (CtokToken *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), NULL);
+
+  if (!ctok_token_can_be_cancelled (self))
+    return g_cancellable_new ();
+
+  return ctok_cancellable_new_for_operation (self);
+}
+
+/**
+ * ctok_token_rewrite_error: (skip)
+ * @self: a token
+ * @error: (inout) (nullable): an error set by an operation that used
+ *   @self's cancellable
+ *
+ * Gives the caller the real reason an operation was cancelled. GIO
+ * operations report every cancellation as `G_IO_ERROR_CANCELLED`; if @error
+ * holds that and @self is cancelled, this replaces it with a copy of the
+ * token's reason, such as `G_IO_ERROR_TIMED_OUT` for a deadline.
+ *
+ * ```c
+ * if (!g_input_stream_read_all_finish (stream, result, &n, &error))
+ *   ctok_token_rewrite_error (token, &error);
+ * ```
+ *
+ * Language bindings use [method@Ctok.Token.translate_error].
+ *
+ * This function is thread-safe.
+ *
+ * Returns: `TRUE` if @error was replaced
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_rewrite_error (CtokToken  *self,
+                          GError    **error)
+{
+  const GError *reason;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+
+  if (error == NULL || *error == NULL)
+    return FALSE;
+
+  if (!g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
+
+  reason = peek_error (self);
+  if (reason == NULL)
+    return FALSE;
+
+  g_clear_error (error);
+  *error = g_error_copy (reason);
+  return TRUE;
+}
+
+/**
+ * ctok_token_translate_error:
+ * @self: a token
+ * @error: (nullable): an error set by an operation that used @self's
+ *   cancellable
+ *
+ * The binding-friendly form of [method@Ctok.Token.rewrite_error]: if @error
+ * is `G_IO_ERROR_CANCELLED` and @self is cancelled, returns a copy of the
+ * token's reason; otherwise a copy of @error.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full) (nullable): the error to report, or `NULL` if
+ *   @error is `NULL`
+ *
+ * Since: 1.0
+ */
+GError *
+ctok_token_translate_error (CtokToken    *self,
+                            const GError *error)
+{
+  GError *copy;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), NULL);
+
+  if (error == NULL)
+    return NULL;
+
+  copy = g_error_copy (error);
+  ctok_token_rewrite_error (self, &copy);
+  return copy;
+}
+
+static gboolean
+cancelled_or_frozen (gpointer data)
+{
+  CtokToken *self = data;
+
+  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED ||
+         (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) != 0;
+}
+
+/**
+ * ctok_token_wait:
+ * @self: a token
+ * @timeout_us: the longest time to wait, in microseconds, or -1 to wait
+ *   until @self is cancelled
+ *
+ * Blocks the calling thread until @self is cancelled or @timeout_us passes.
+ * It returns at once if @self is already cancelled, or can never be (the
+ * [func@Ctok.Token.get_none] token, or a token whose source was closed,
+ * including while waiting). It uses no file descriptor.
+ *
+ * This function is thread-safe. From Python it releases the GIL while it
+ * waits.
+ *
+ * Returns: `TRUE` if @self is cancelled
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_wait (CtokToken *self,
+                 gint64     timeout_us)
+{
+  gint64 end_time;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  g_return_val_if_fail (timeout_us >= -1, FALSE);
+
+  if (cancelled_or_frozen (self) || timeout_us == 0)
+    return ctok_token_is_cancelled (self);
+
+  if (timeout_us < 0)
+    end_time = -1;
+  else
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      end_time = timeout_us > G_MAXINT64 - now ? -1 : now + timeout_us;
+    }
+
+  block_until (self, cancelled_or_frozen, self, end_time);
+
+  return ctok_token_is_cancelled (self);
+}
+
+/* --- Asynchronous wait --- */
+
+typedef struct
+{
+  gatomicrefcount  ref_count;
+  int              completed;     /* atomic: whoever sets it returns the task */
+  GTask           *task;
+  CtokToken       *token;
+  guint64          registration;  /* written before anyone can read it */
+  GCancellable    *cancellable;
+  gpointer         handler;       /* atomic: whoever takes it disconnects it */
+} WaitData;
+
+static WaitData *
+wait_data_ref (WaitData *data)
+{
+  g_atomic_ref_count_inc (&data->ref_count);
+  return data;
+}
+
+static void
+wait_data_unref (gpointer ptr)
+{
+  WaitData *data = ptr;
+
+  if (!g_atomic_ref_count_dec (&data->ref_count))
+    return;
+
+  g_clear_object (&data->cancellable);
+  g_object_unref (data->task);
+  g_free (data);
+}
+
+/* Never g_cancellable_disconnect(): it deadlocks when called from inside the
+ * cancellable's own handler on GLib 2.74. A plain signal disconnect is safe
+ * anywhere; a handler already running finds the task completed. */
+static void
+wait_data_disconnect (WaitData *data)
+{
+  gulong handler = GPOINTER_TO_SIZE (g_atomic_pointer_exchange (&data->handler, NULL));
+
+  if (handler != 0)
+    g_signal_handler_disconnect (data->cancellable, handler);
+}
+
+/* Completes the task once; the first caller wins. */
+static void
+wait_data_complete (WaitData *data,
+                    gboolean  cancelled,
+                    GError   *error)
+{
+  if (!g_atomic_int_compare_and_exchange (&data->completed, FALSE, TRUE))
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  wait_data_disconnect (data);
+
+  if (error != NULL)
+    g_task_return_error (data->task, error);
+  else
+    g_task_return_boolean (data->task, cancelled);
+}
+
+static void
+wait_token_cancelled (CtokToken *token,
+                      gpointer   user_data)
+{
+  wait_data_complete (user_data, TRUE, NULL);
+}
+
+static void
+wait_registration_done (gpointer user_data)
+{
+  WaitData *data = user_data;
+
+  /* Dropped without running: the token was closed. */
+  wait_data_complete (data, FALSE, NULL);
+  wait_data_unref (data);
+}
+
+static void
+wait_cancellable_cancelled (GCancellable *cancellable,
+                            gpointer      user_data)
+{
+  WaitData *data = user_data;
+
+  if (g_atomic_int_get (&data->completed))
+    return;
+
+  wait_data_complete (data, FALSE,
+                      g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                           _("Operation was cancelled")));
+  ctok_token_unregister_nowait (data->token, data->registration);
+}
+
+/**
+ * ctok_token_wait_async:
+ * @self: a token
+ * @cancellable: (nullable): a cancellable to stop waiting
+ * @callback: (scope async): the function to call when the wait is over
+ * @user_data: data for @callback
+ *
+ * Waits for @self to be cancelled without blocking, in the GIO asynchronous
+ * pattern: @callback runs in the thread-default main context of the calling
+ * thread, and gets the result with [method@Ctok.Token.wait_finish].
+ *
+ * From JavaScript, `Gio._promisify (Ctok.Token.prototype, 'wait_async')`
+ * makes it awaitable.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_wait_async (CtokToken           *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  WaitData *data;
+
+  g_return_if_fail (CTOK_IS_TOKEN (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  data = g_new0 (WaitData, 1);
+  g_atomic_ref_count_init (&data->ref_count);
+  data->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (data->task, ctok_token_wait_async);
+  g_task_set_name (data->task, "[ctok] wait");
+  /* The token's reason, not GTask's, is the answer: a cancellable that fires
+   * after the token did must not turn TRUE into an error. */
+  g_task_set_check_cancellable (data->task, FALSE);
+  data->token = self;
+
+  /* The registration's destroy notify holds a reference. */
+  data->registration = ctok_token_register (self, wait_token_cancelled,
+                                            wait_data_ref (data), wait_registration_done);
+
+  if (cancellable != NULL && !g_atomic_int_get (&data->completed))
+    {
+      gulong handler;
+
+      data->cancellable = g_object_ref (cancellable);
+      handler = g_cancellable_connect (cancellable, G_CALLBACK (wait_cancellable_cancelled),
+                                       wait_data_ref (data), wait_data_unref);
+      g_atomic_pointer_set (&data->handler, GSIZE_TO_POINTER (handler));
+
+      /* Completed meanwhile: nobody took the handler to disconnect it. */
+      if (g_atomic_int_get (&data->completed))
+        wait_data_disconnect (data);
+    }
+
+  wait_data_unref (data);
+}
+
+/**
+ * ctok_token_wait_finish:
+ * @self: a token
+ * @result: the result given to the callback of
+ *   [method@Ctok.Token.wait_async]
+ * @error: a return location for an error
+ *
+ * Gets the result of [method@Ctok.Token.wait_async].
+ *
+ * Returns: `TRUE` if @self was cancelled; `FALSE` without an error if @self
+ *   can never be cancelled (its source was closed, or it is the
+ *   [func@Ctok.Token.get_none] token); `FALSE` with `G_IO_ERROR_CANCELLED` if
+ *   the wait's own cancellable was cancelled first
+ *
+ * Since: 1.0
+ */
+gboolean
+ctok_token_wait_finish (CtokToken     *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ctok_token_wait_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * ctok_token_debug_count_registrations:
+ * @self: a token
+ *
+ * Counts the registrations waiting on @self: callbacks, and ctok's own
+ * (linked children, GSources, cancellables). It is meant for tests and
+ * debugging, such as checking that a long-lived token does not collect
+ * registrations; the count is not part of ctok's stable behaviour.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: the number of pending registrations
+ *
+ * Since: 1.0
+ */
+guint
+ctok_token_debug_count_registrations (CtokToken *self)
+{
+  guint n;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
+
+  g_mutex_lock (&self->mutex);
+  n = self->n_registrations;
+  g_mutex_unlock (&self->mutex);
+
+  return n;
+}
