@@ -13,4 +13,10 @@ GCancellable *ctok_cancellable_new_shared        (CtokToken    *token);
 GCancellable *ctok_cancellable_new_for_operation (CtokToken    *token);
 void          ctok_cancellable_detach            (GCancellable *shared);
 
+typedef struct _CtokFollow CtokFollow;
+
+CtokFollow   *ctok_follow_new                    (GCancellable *cancellable,
+                                                  CtokToken    *token);
+void          ctok_follow_free                   (CtokFollow   *follow);
+
 G_END_DECLS

@@ -162,3 +162,114 @@ ctok_cancellable_new_for_operation (CtokToken *token)
 
   return G_CANCELLABLE (self);
 }
+
+/* --- Following a foreign GCancellable (ctok_token_source_new_linked_to_cancellable()) ---
+ *
+ * We must connect to somebody else's cancellable, and on GLib 2.74 the
+ * matching g_cancellable_disconnect() deadlocks when called from one of its
+ * handlers, from a destroy notify it runs, or anywhere in a cascade that
+ * started in one. So we never call it. The handler goes through a shim, a
+ * reference-counted guard around the token pointer: detaching clears the
+ * pointer (waiting only for a handler running on another thread) and removes
+ * the handler with plain g_signal_handler_disconnect(), which takes no
+ * cancellable lock and is safe inside the emission. A handler GSignal still
+ * runs after that finds the pointer cleared; GSignal frees the shim when it
+ * drops the handler. */
+
+typedef struct
+{
+  gatomicrefcount  ref_count;
+  CtokToken       *token;      /* guarded by guard_mutex; borrowed */
+  GThread         *executing;  /* thread using @token */
+} FollowShim;
+
+struct _CtokFollow
+{
+  GCancellable *cancellable;   /* a reference */
+  gulong        handler;
+  FollowShim   *shim;
+};
+
+static FollowShim *
+follow_shim_ref (FollowShim *shim)
+{
+  g_atomic_ref_count_inc (&shim->ref_count);
+  return shim;
+}
+
+static void
+follow_shim_unref (gpointer data)
+{
+  FollowShim *shim = data;
+
+  if (g_atomic_ref_count_dec (&shim->ref_count))
+    g_free (shim);
+}
+
+static void
+follow_cancelled (GCancellable *cancellable,
+                  gpointer      user_data)
+{
+  FollowShim *shim = user_data;
+  GThread *thread = g_thread_self ();
+  CtokToken *token;
+
+  g_mutex_lock (&guard_mutex);
+  while (shim->executing != NULL && shim->executing != thread)
+    g_cond_wait (&guard_cond, &guard_mutex);
+  token = shim->token;
+  if (token != NULL)
+    shim->executing = thread;
+  g_mutex_unlock (&guard_mutex);
+
+  if (token == NULL)
+    return;
+
+  /* A GCancellable has no reason to give. */
+  ctok_token_cancel_internal (token, ctok_reason_new_cancelled ());
+
+  g_mutex_lock (&guard_mutex);
+  shim->executing = NULL;
+  g_cond_broadcast (&guard_cond);
+  g_mutex_unlock (&guard_mutex);
+}
+
+CtokFollow *
+ctok_follow_new (GCancellable *cancellable,
+                 CtokToken    *token)
+{
+  CtokFollow *follow = g_new0 (CtokFollow, 1);
+  FollowShim *shim = g_new0 (FollowShim, 1);
+
+  g_atomic_ref_count_init (&shim->ref_count);
+  shim->token = token;
+
+  follow->cancellable = g_object_ref (cancellable);
+  follow->shim = shim;
+  /* Runs the handler at once, and connects nothing, if already cancelled. */
+  follow->handler = g_cancellable_connect (cancellable, G_CALLBACK (follow_cancelled),
+                                           follow_shim_ref (shim), follow_shim_unref);
+
+  return follow;
+}
+
+void
+ctok_follow_free (CtokFollow *follow)
+{
+  FollowShim *shim = follow->shim;
+  GThread *thread = g_thread_self ();
+
+  g_mutex_lock (&guard_mutex);
+  shim->token = NULL;
+  while (shim->executing != NULL && shim->executing != thread)
+    g_cond_wait (&guard_cond, &guard_mutex);
+  g_mutex_unlock (&guard_mutex);
+
+  /* Never g_cancellable_disconnect(): see above. */
+  if (follow->handler != 0)
+    g_signal_handler_disconnect (follow->cancellable, follow->handler);
+
+  follow_shim_unref (shim);
+  ctok_release_object (follow->cancellable);
+  g_free (follow);
+}

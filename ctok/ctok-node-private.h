@@ -16,6 +16,8 @@ typedef enum
   CTOK_NODE_CALLBACK,   /* a user callback, run on the cancelling thread */
   CTOK_NODE_CONTEXT,    /* a user callback delivered to a GMainContext */
   CTOK_NODE_INTERNAL,   /* ctok's own plumbing (GSources, cancellables, waits) */
+  CTOK_NODE_LINK_ANY,   /* cancels a linked child (user_data) */
+  CTOK_NODE_LINK_ALL,   /* counts down a child linked to all of its parents */
 } CtokNodeKind;
 
 /* Node flags */

@@ -25,6 +25,12 @@ void       ctok_token_cancel_internal    (CtokToken         *self,
                                           CtokReason        *reason);
 gboolean   ctok_token_try_reset_internal (CtokToken         *self);
 void       ctok_token_close_internal     (CtokToken         *self);
+void       ctok_token_link               (CtokToken         *self,
+                                          CtokToken * const *parents,
+                                          gsize              n_parents,
+                                          gboolean           all);
+void       ctok_token_link_cancellable   (CtokToken         *self,
+                                          GCancellable      *cancellable);
 guint64    ctok_token_add_internal       (CtokToken         *self,
                                           CtokTokenCallback  callback,
                                           gpointer           user_data,

@@ -264,3 +264,122 @@ ctok_token_source_close (CtokTokenSource *self)
 
   ctok_token_close_internal (self->token);
 }
+
+/**
+ * ctok_token_source_new_linked:
+ * @tokens: (array length=n_tokens) (nullable): the tokens to link to
+ * @n_tokens: the number of tokens
+ *
+ * Creates a linked source: its token is cancelled as soon as any of @tokens
+ * is, with a copy of that token's reason (so a parent that timed out makes
+ * the child report `G_IO_ERROR_TIMED_OUT`, and a custom reason arrives
+ * unchanged at any depth). A source linked to a token that is already
+ * cancelled is born cancelled. The new source can also be cancelled on its
+ * own, which never affects @tokens.
+ *
+ * This is how an operation runs under "the user's Cancel button, or the
+ * request's deadline, or application shutdown".
+ *
+ * The never-cancelled [func@Ctok.Token.get_none] token is ignored, and with
+ * no other token the source is a plain one. The same token may appear twice.
+ *
+ * The child holds a reference on each parent and one registration in it; the
+ * parents hold nothing on the child. It lets go of them as soon as it is
+ * cancelled, closed, or dropped (its last reference, and its token's, gone),
+ * so a long-lived parent does not collect registrations from children that
+ * are done, whether or not they were closed. Cancellation runs through any
+ * depth of linked sources as a loop, not a recursion.
+ *
+ * This function is thread-safe: a parent may be cancelled on another thread
+ * while the source is being created.
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new_linked (CtokToken * const *tokens,
+                              gsize              n_tokens)
+{
+  CtokTokenSource *self;
+
+  g_return_val_if_fail (tokens != NULL || n_tokens == 0, NULL);
+  for (gsize i = 0; i < n_tokens; i++)
+    g_return_val_if_fail (CTOK_IS_TOKEN (tokens[i]), NULL);
+
+  self = ctok_token_source_new ();
+  ctok_token_link (self->token, tokens, n_tokens, FALSE);
+
+  return self;
+}
+
+/**
+ * ctok_token_source_new_linked_all:
+ * @tokens: (array length=n_tokens) (nullable): the tokens to link to
+ * @n_tokens: the number of tokens
+ *
+ * Creates a source linked to all of @tokens: its token is cancelled once
+ * every one of them is, with the reason of the last one to be cancelled. It
+ * is born cancelled if all of them already are. "Done when every replica has
+ * given up" is the typical use.
+ *
+ * Otherwise the same as [ctor@Ctok.TokenSource.new_linked]: the
+ * never-cancelled token is ignored, and the links are released when the new
+ * source is cancelled, closed or dropped.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new_linked_all (CtokToken * const *tokens,
+                                  gsize              n_tokens)
+{
+  CtokTokenSource *self;
+
+  g_return_val_if_fail (tokens != NULL || n_tokens == 0, NULL);
+  for (gsize i = 0; i < n_tokens; i++)
+    g_return_val_if_fail (CTOK_IS_TOKEN (tokens[i]), NULL);
+
+  self = ctok_token_source_new ();
+  ctok_token_link (self->token, tokens, n_tokens, TRUE);
+
+  return self;
+}
+
+/**
+ * ctok_token_source_new_linked_to_cancellable:
+ * @cancellable: a cancellable
+ *
+ * Creates a source whose token is cancelled, with the reason
+ * `G_IO_ERROR_CANCELLED`, when @cancellable is (at once if it already is).
+ * This is for an operation in the GIO style, `foo_async (…, GCancellable
+ * *cancellable, …)`, that wants a token inside.
+ *
+ * The source holds a reference on @cancellable and a handler on it until it
+ * is cancelled, closed or dropped. It never calls
+ * [method@Gio.Cancellable.disconnect], which deadlocks on GLib 2.74 when
+ * called from the cancellable's own handlers: cancelling @cancellable from
+ * one of its handlers, dropping the source in a callback of its token, and
+ * resetting @cancellable afterwards are all safe.
+ *
+ * This function is thread-safe.
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new_linked_to_cancellable (GCancellable *cancellable)
+{
+  CtokTokenSource *self;
+
+  g_return_val_if_fail (G_IS_CANCELLABLE (cancellable), NULL);
+
+  self = ctok_token_source_new ();
+  ctok_token_link_cancellable (self->token, cancellable);
+
+  return self;
+}

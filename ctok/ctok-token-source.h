@@ -24,6 +24,16 @@ G_DECLARE_FINAL_TYPE (CtokTokenSource, ctok_token_source, CTOK, TOKEN_SOURCE, GO
 CTOK_AVAILABLE_IN_ALL
 CtokTokenSource *ctok_token_source_new               (void) G_GNUC_WARN_UNUSED_RESULT;
 CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new_linked        (CtokToken * const *tokens,
+                                                      gsize              n_tokens) G_GNUC_WARN_UNUSED_RESULT;
+CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new_linked_all    (CtokToken * const *tokens,
+                                                      gsize              n_tokens) G_GNUC_WARN_UNUSED_RESULT;
+CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new_linked_to_cancellable
+                                                     (GCancellable      *cancellable) G_GNUC_WARN_UNUSED_RESULT;
+
+CTOK_AVAILABLE_IN_ALL
 CtokToken       *ctok_token_source_get_token         (CtokTokenSource *self);
 CTOK_AVAILABLE_IN_ALL
 void             ctok_token_source_cancel            (CtokTokenSource *self);

@@ -96,6 +96,25 @@ enum
   TOKEN_FROZEN = 1 << 1,  /* closed or dropped before being cancelled: never will be */
 };
 
+/* A linked token's hold on its parents. The token keeps a reference on each
+ * parent and a registration in it; the parent's registration points back at
+ * the token without a reference, and is removed (waiting if it is running)
+ * before the token goes away. So a parent never keeps its children alive, and
+ * children release their parents when cancelled, closed or dropped. */
+typedef struct
+{
+  CtokToken *parent;   /* a reference */
+  guint64    id;       /* registration on @parent, 0 if none */
+} CtokLink;
+
+typedef struct
+{
+  int         remaining;  /* all-of: parents not cancelled yet; atomic */
+  guint       n_links;
+  CtokFollow *follow;     /* a foreign GCancellable, for linked_to_cancellable */
+  CtokLink    items[];
+} CtokLinks;
+
 struct _CtokToken
 {
   GObject parent_instance;
@@ -119,10 +138,12 @@ struct _CtokToken
   guint64 executing_id;       /* registration the canceller is running; atomic */
   GThread *executing_thread;  /* thread running the notification */
   GCancellable *cancellable;  /* shared bridge, created on first use */
+  CtokLinks *links;           /* what this token is linked to, until released */
 
   /* Immutable after construction. */
   GMainContext *context;      /* where notify is emitted; NULL: the global default */
 };
+
 
 enum
 {
@@ -336,18 +357,61 @@ node_drop (CtokNode *node)
       ctok_context_source_drop (node->user_data);
       break;
 
+    case CTOK_NODE_LINK_ANY:
+    case CTOK_NODE_LINK_ALL:
+      /* The parent will never cancel: the child keeps its state. */
+      break;
+
     case CTOK_NODE_FREE:
     default:
       g_assert_not_reached ();
     }
 }
 
+static gboolean begin_cancel        (CtokToken  *self,
+                                     CtokReason *reason);
+static void     ctok_token_notify   (CtokToken  *self);
+static gboolean remove_registration (CtokToken  *self,
+                                     guint64     id,
+                                     gboolean    wait);
+
+/* A parent fired a link: returns the child if it must now be notified (with a
+ * reference for the caller), or NULL. */
+static CtokToken *
+link_fire (CtokToken    *parent,
+           CtokNodeKind  kind,
+           CtokToken    *child)
+{
+  if (kind == CTOK_NODE_LINK_ALL)
+    {
+      CtokLinks *links;
+      gboolean last;
+
+      /* The links stay while a parent's registration is alive. */
+      g_mutex_lock (&child->mutex);
+      links = child->links;
+      last = links != NULL && g_atomic_int_dec_and_test (&links->remaining);
+      g_mutex_unlock (&child->mutex);
+
+      if (!last)
+        return NULL;
+    }
+
+  /* The child's reason is the parent's: one shared, immutable error. */
+  if (!begin_cancel (child, ctok_reason_ref (parent->reason)))
+    return NULL;
+
+  return g_object_ref (child);
+}
+
 /* Called with no lock held, for a node the canceller took from the list.
  * Returns TRUE if the node stays in flight (released later with
- * ctok_token_release_node()). */
+ * ctok_token_release_node()). A linked child to notify next is returned in
+ * @child, with a reference. */
 static gboolean
-node_run (CtokToken *self,
-          CtokNode  *node)
+node_run (CtokToken  *self,
+          CtokNode   *node,
+          CtokToken **child)
 {
   switch ((CtokNodeKind) node->kind)
     {
@@ -361,6 +425,12 @@ node_run (CtokToken *self,
     case CTOK_NODE_CONTEXT:
       ctok_context_source_fire (node->user_data, self, node);
       return TRUE;
+
+    case CTOK_NODE_LINK_ANY:
+    case CTOK_NODE_LINK_ALL:
+      /* No recursion: the caller's loop notifies the child. */
+      *child = link_fire (self, node->kind, node->user_data);
+      return FALSE;
 
     case CTOK_NODE_FREE:
     default:
@@ -382,6 +452,19 @@ run_now (CtokToken         *self,
   if (kind == CTOK_NODE_CONTEXT)
     {
       ctok_context_source_fire (user_data, self, NULL);
+      return;
+    }
+
+  if (kind == CTOK_NODE_LINK_ANY || kind == CTOK_NODE_LINK_ALL)
+    {
+      /* Linking to a cancelled parent: the child is born cancelled. */
+      CtokToken *child = link_fire (self, kind, user_data);
+
+      if (child != NULL)
+        {
+          ctok_token_notify (child);
+          ctok_release_object (child);
+        }
       return;
     }
 
@@ -507,6 +590,39 @@ drop_nodes (CtokToken *self,
 
 /* --- Cancellation --- */
 
+/* Lets go of the parents and the foreign cancellable, removing this token's
+ * registrations from them (waiting for one running on another thread). */
+static void
+release_links (CtokLinks *links)
+{
+  if (links == NULL)
+    return;
+
+  if (links->follow != NULL)
+    ctok_follow_free (links->follow);
+
+  for (guint i = 0; i < links->n_links; i++)
+    {
+      if (links->items[i].id != 0)
+        remove_registration (links->items[i].parent, links->items[i].id, TRUE);
+      ctok_release_object (links->items[i].parent);
+    }
+
+  g_free (links);
+}
+
+static CtokLinks *
+steal_links (CtokToken *self)
+{
+  CtokLinks *links;
+
+  g_mutex_lock (&self->mutex);
+  links = g_steal_pointer (&self->links);
+  g_mutex_unlock (&self->mutex);
+
+  return links;
+}
+
 /* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
  * caller ever succeeds; it must then run ctok_token_notify(). */
 static gboolean
@@ -553,10 +669,16 @@ static void
 start_notify (CtokToken *self)
 {
   GCancellable *cancellable;
+  CtokLinks *links;
 
   g_mutex_lock (&self->mutex);
   cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
+  links = g_steal_pointer (&self->links);
   g_mutex_unlock (&self->mutex);
+
+  /* A cancelled child needs its parents no more: long-lived parents do not
+   * collect registrations of children that are done. */
+  release_links (links);
 
   if (cancellable != NULL)
     {
@@ -619,7 +741,7 @@ ctok_token_notify (CtokToken *self)
 
       g_mutex_unlock (&token->mutex);
 
-      in_flight = node_run (token, node);
+      in_flight = node_run (token, node, &child);
 
       g_mutex_lock (&token->mutex);
       ctok_atomic_store64 (&token->executing_id, 0);
@@ -712,7 +834,101 @@ freeze (CtokToken *self)
 void
 ctok_token_close_internal (CtokToken *self)
 {
+  release_links (steal_links (self));
   freeze (self);
+}
+
+/* Links @self to @parents: it is cancelled when any of them is (or, with
+ * @all, once all of them are). Called on a new token, before anyone else
+ * can see it, but parents may cancel it while it is being linked. */
+void
+ctok_token_link (CtokToken         *self,
+                 CtokToken * const *parents,
+                 gsize              n_parents,
+                 gboolean           all)
+{
+  CtokNodeKind kind = all ? CTOK_NODE_LINK_ALL : CTOK_NODE_LINK_ANY;
+  CtokLinks *links;
+  gsize n_usable = 0;
+
+  for (gsize i = 0; i < n_parents; i++)
+    if (ctok_token_can_be_cancelled (parents[i]))
+      n_usable++;
+
+  /* Only the never-cancelled token, or nothing: a plain source. */
+  if (n_usable == 0)
+    return;
+
+  links = g_malloc0 (sizeof (CtokLinks) + n_usable * sizeof (CtokLink));
+  links->remaining = (int) MIN (n_usable, G_MAXINT);
+  self->links = links;
+
+  for (gsize i = 0; i < n_parents; i++)
+    {
+      CtokToken *parent = parents[i];
+      gboolean released;
+      guint slot = 0;
+      guint64 id;
+
+      if (!ctok_token_can_be_cancelled (parent))
+        continue;
+
+      g_object_ref (parent);
+
+      g_mutex_lock (&self->mutex);
+      /* Cancelled by a parent linked earlier: the links are gone. */
+      released = self->links != links;
+      if (!released)
+        {
+          slot = links->n_links++;
+          links->items[slot].parent = parent;
+        }
+      g_mutex_unlock (&self->mutex);
+
+      if (released)
+        {
+          ctok_release_object (parent);
+          break;
+        }
+
+      /* Runs at once if the parent is already cancelled. */
+      id = add_node (parent, kind, NULL, self, NULL);
+      if (id == 0)
+        continue;
+
+      g_mutex_lock (&self->mutex);
+      released = self->links != links;
+      if (!released)
+        links->items[slot].id = id;
+      g_mutex_unlock (&self->mutex);
+
+      /* Released while we registered: nobody else will remove it. */
+      if (released)
+        remove_registration (parent, id, TRUE);
+    }
+}
+
+void
+ctok_token_link_cancellable (CtokToken    *self,
+                             GCancellable *cancellable)
+{
+  CtokLinks *links = g_malloc0 (sizeof (CtokLinks));
+  CtokFollow *follow;
+  gboolean released;
+
+  self->links = links;
+
+  /* Cancels @self at once if @cancellable already is. */
+  follow = ctok_follow_new (cancellable, self);
+
+  g_mutex_lock (&self->mutex);
+  released = self->links != links;
+  if (!released)
+    links->follow = follow;
+  g_mutex_unlock (&self->mutex);
+
+  if (released)
+    ctok_follow_free (follow);
 }
 
 /* --- Unregistering --- */
@@ -844,6 +1060,7 @@ ctok_token_dispose (GObject *object)
     }
 
   /* Nobody can cancel a token nobody references. */
+  release_links (steal_links (self));
   freeze (self);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->dispose (object);
@@ -855,6 +1072,7 @@ ctok_token_finalize (GObject *object)
   CtokToken *self = CTOK_TOKEN (object);
 
   g_assert (self->head == NULL);
+  g_assert (self->links == NULL);
 
   ctok_node_release_list (g_steal_pointer (&self->free_nodes));
   g_clear_pointer (&self->reason, ctok_reason_unref);
