@@ -29,5 +29,6 @@ typedef enum
 } CtokWithdraw;
 
 CtokWithdraw       ctok_context_source_withdraw_locked (CtokContextSource *self);
+gboolean           ctok_context_source_orphan_locked   (CtokContextSource *self);
 
 G_END_DECLS

@@ -122,14 +122,24 @@ ctok_token_gsource_new (CtokToken *token)
  *
  *   ARMED -> FIRED -> RUNNING -> DONE     the callback runs in the context
  *   ARMED -> DROPPED                      removed before the token fired
- *   FIRED -> DROPPED                      withdrawn after it fired, before the
+ *   FIRED -> DROPPED -> CLEANING          withdrawn after it fired, before the
  *                                         context dispatched it
+ *   FIRED/DROPPED -> ORPHANED             the token went away first
  *
- * While the token holds the registration, its node owns one reference on
- * the source. Once fired, the node is "in flight": it keeps its id, so that
+ * While the token holds the registration, its node owns one reference on the
+ * source. Once fired, the node is "in flight": it keeps its id, so that
  * ctok_token_unregister() can still withdraw the callback, and the source
- * gives it back to the token (and drops its reference on the token) after
- * the dispatch, or in finalize if the context went away first. */
+ * gives it back to the token after the dispatch (or in finalize, if the
+ * context went away first).
+ *
+ * A fired source borrows its token, holding no reference on it: a reference
+ * taken while another thread may be disposing the token is not safe with
+ * GLib 2.74's GObject. Instead the token's dispose orphans its in-flight
+ * sources (under the token's lock), or waits while one is RUNNING or
+ * CLEANING, which are the states in which the source uses the token. Only a
+ * registration made on a token already cancelled, by a caller who holds the
+ * token, takes a reference. Every transition is a compare-and-swap, so the
+ * context's thread and the token's owner never both act. */
 
 enum
 {
@@ -138,6 +148,8 @@ enum
   CONTEXT_RUNNING,
   CONTEXT_DONE,
   CONTEXT_DROPPED,
+  CONTEXT_CLEANING,
+  CONTEXT_ORPHANED,
 };
 
 struct _CtokContextSource
@@ -145,20 +157,28 @@ struct _CtokContextSource
   GSource            source;
   int                state;          /* atomic */
   gboolean           destroyed;      /* user destroy notify has run */
-  GThread           *running_thread; /* set while RUNNING */
-  CtokToken         *token;          /* reference, once fired */
+  gboolean           owns_token;     /* @token is a reference */
+  GThread           *running_thread; /* set while RUNNING; atomic */
+  CtokToken         *token;          /* once fired */
   CtokNode          *node;           /* in flight, once fired */
   CtokTokenCallback  callback;
   gpointer           user_data;
   GDestroyNotify     destroy;
 };
 
+/* Gives the in-flight node back; the token must not be used afterwards. */
+static void
+context_source_release_node (CtokContextSource *self)
+{
+  CtokNode *node = g_steal_pointer (&self->node);
+
+  if (node != NULL)
+    ctok_token_release_node (self->token, node);
+}
+
 static void
 context_source_finish (CtokContextSource *self)
 {
-  CtokToken *token = g_steal_pointer (&self->token);
-  CtokNode *node = g_steal_pointer (&self->node);
-
   if (!self->destroyed)
     {
       self->destroyed = TRUE;
@@ -166,10 +186,11 @@ context_source_finish (CtokContextSource *self)
         self->destroy (self->user_data);
     }
 
-  if (node != NULL)
-    ctok_token_release_node (token, node);
-  if (token != NULL)
-    ctok_release_object (token);
+  if (self->owns_token)
+    {
+      self->owns_token = FALSE;
+      ctok_release_object (self->token);
+    }
 }
 
 static gboolean
@@ -183,12 +204,15 @@ context_source_dispatch (GSource     *source,
 
   if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_RUNNING))
     {
-      self->running_thread = g_thread_self ();
+      g_atomic_pointer_set (&self->running_thread, g_thread_self ());
       self->callback (self->token, self->user_data);
+      context_source_release_node (self);
       g_atomic_int_set (&self->state, CONTEXT_DONE);
     }
+  else if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_DROPPED, CONTEXT_CLEANING))
+    context_source_release_node (self);
 
-  /* DONE or DROPPED: either way this registration is over. */
+  /* Whatever happened, this registration is over. */
   context_source_finish (self);
 
   return G_SOURCE_REMOVE;
@@ -197,8 +221,14 @@ context_source_dispatch (GSource     *source,
 static void
 context_source_finalize (GSource *source)
 {
+  CtokContextSource *self = (CtokContextSource *) source;
+
   /* The context was destroyed before it could dispatch. */
-  context_source_finish ((CtokContextSource *) source);
+  if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_CLEANING) ||
+      g_atomic_int_compare_and_exchange (&self->state, CONTEXT_DROPPED, CONTEXT_CLEANING))
+    context_source_release_node (self);
+
+  context_source_finish (self);
 }
 
 static GSourceFuncs context_source_funcs =
@@ -233,16 +263,23 @@ ctok_context_source_new (GMainContext      *context,
   return self;
 }
 
-/* The token was cancelled. @node is the in-flight node, or NULL when the
- * registration was made on a token already cancelled. Consumes the
- * registration's reference. */
+/* The token was cancelled. @node is the in-flight node; NULL when the
+ * registration was made on a token already cancelled, by a caller holding
+ * it, so the source may keep a reference. Consumes the registration's
+ * reference. */
 void
 ctok_context_source_fire (CtokContextSource *self,
                           CtokToken         *token,
                           CtokNode          *node)
 {
-  self->token = g_object_ref (token);
   self->node = node;
+  if (node != NULL)
+    self->token = token;
+  else
+    {
+      self->token = g_object_ref (token);
+      self->owns_token = TRUE;
+    }
 
   /* May have been withdrawn already; the dispatch then only cleans up. */
   g_atomic_int_compare_and_exchange (&self->state, CONTEXT_ARMED, CONTEXT_FIRED);
@@ -264,21 +301,37 @@ ctok_context_source_drop (CtokContextSource *self)
 }
 
 /* Called with the token's mutex held, for an in-flight node: the source
- * cannot release the node, and so cannot be finalized, meanwhile. */
+ * cannot give the node back, and so cannot be finalized, meanwhile. */
 CtokWithdraw
 ctok_context_source_withdraw_locked (CtokContextSource *self)
 {
   int state = g_atomic_int_get (&self->state);
 
-  if (state == CONTEXT_ARMED || state == CONTEXT_FIRED)
-    {
-      if (g_atomic_int_compare_and_exchange (&self->state, state, CONTEXT_DROPPED))
-        return CTOK_WITHDRAW_DONE;
-      state = g_atomic_int_get (&self->state);
-    }
+  if ((state == CONTEXT_ARMED || state == CONTEXT_FIRED) &&
+      g_atomic_int_compare_and_exchange (&self->state, state, CONTEXT_DROPPED))
+    return CTOK_WITHDRAW_DONE;
 
-  if (state == CONTEXT_RUNNING && self->running_thread != g_thread_self ())
+  state = g_atomic_int_get (&self->state);
+  if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) != g_thread_self ())
     return CTOK_WITHDRAW_RUNNING_ELSEWHERE;
 
   return CTOK_WITHDRAW_TOO_LATE;
+}
+
+/* Called with the token's mutex held by a token going away, for an
+ * in-flight node. Returns TRUE if the source no longer uses the token (the
+ * caller then takes the node back), FALSE if it is using it right now. */
+gboolean
+ctok_context_source_orphan_locked (CtokContextSource *self)
+{
+  for (;;)
+    {
+      int state = g_atomic_int_get (&self->state);
+
+      if (state == CONTEXT_RUNNING || state == CONTEXT_CLEANING)
+        return FALSE;
+
+      if (g_atomic_int_compare_and_exchange (&self->state, state, CONTEXT_ORPHANED))
+        return TRUE;
+    }
 }

@@ -7,6 +7,7 @@
 
 #include "ctok-token.h"
 #include "ctok-node-private.h"
+#include "ctok-timer-private.h"
 
 G_BEGIN_DECLS
 
@@ -16,6 +17,7 @@ typedef struct _CtokReason CtokReason;
 
 CtokReason   *ctok_reason_new_take      (GError       *error);
 CtokReason   *ctok_reason_new_cancelled (void);
+CtokReason   *ctok_reason_new_timed_out (void);
 CtokReason   *ctok_reason_ref           (CtokReason   *reason);
 void          ctok_reason_unref         (CtokReason   *reason);
 const GError *ctok_reason_get_error     (CtokReason   *reason);
@@ -31,6 +33,12 @@ void       ctok_token_link               (CtokToken         *self,
                                           gboolean           all);
 void       ctok_token_link_cancellable   (CtokToken         *self,
                                           GCancellable      *cancellable);
+void       ctok_token_set_deadline_internal (CtokToken      *self,
+                                             gint64          deadline_us);
+gint64     ctok_token_get_own_deadline   (CtokToken         *self);
+
+/* Called by the timer thread with the entry of a token's deadline. */
+void       ctok_token_deadline_expired   (CtokTimerEntry    *entry);
 guint64    ctok_token_add_internal       (CtokToken         *self,
                                           CtokTokenCallback  callback,
                                           gpointer           user_data,

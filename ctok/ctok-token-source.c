@@ -383,3 +383,151 @@ ctok_token_source_new_linked_to_cancellable (GCancellable *cancellable)
 
   return self;
 }
+
+/* --- Deadlines --- */
+
+static gint64
+deadline_after (guint timeout_ms)
+{
+  /* 64-bit all the way: G_MAXUINT ms is about 49.7 days. */
+  return g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+}
+
+/**
+ * ctok_token_source_new_with_timeout:
+ * @timeout_ms: the time until the token is cancelled, in milliseconds
+ *
+ * Creates a source whose token is cancelled @timeout_ms from now, with the
+ * reason `G_IO_ERROR_TIMED_OUT` ("Deadline exceeded"), so that callers can
+ * tell a timeout from a Cancel button. A timeout of 0 gives a source that
+ * is already cancelled.
+ *
+ * The deadline fires on ctok's timer thread whether or not any main loop
+ * runs; see [method@Ctok.TokenSource.cancel_at]. It can be moved with
+ * [method@Ctok.TokenSource.cancel_after] and goes away with
+ * [method@Ctok.TokenSource.close].
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new_with_timeout (guint timeout_ms)
+{
+  CtokTokenSource *self = ctok_token_source_new ();
+
+  ctok_token_set_deadline_internal (self->token, deadline_after (timeout_ms));
+
+  return self;
+}
+
+/**
+ * ctok_token_source_new_with_deadline:
+ * @deadline_us: when the token is cancelled, in microseconds on the
+ *   [func@GLib.get_monotonic_time] clock
+ *
+ * Creates a source whose token is cancelled at @deadline_us, with the reason
+ * `G_IO_ERROR_TIMED_OUT`. A deadline that has passed gives a source that is
+ * already cancelled; `G_MAXINT64` means no deadline.
+ *
+ * Returns: (transfer full): a new token source
+ *
+ * Since: 1.0
+ */
+CtokTokenSource *
+ctok_token_source_new_with_deadline (gint64 deadline_us)
+{
+  CtokTokenSource *self = ctok_token_source_new ();
+
+  ctok_token_set_deadline_internal (self->token, deadline_us);
+
+  return self;
+}
+
+/**
+ * ctok_token_source_cancel_after:
+ * @self: a token source
+ * @timeout_ms: the time until the token is cancelled, in milliseconds
+ *
+ * Arms the source's deadline @timeout_ms from now, or moves it there if it
+ * is armed: the last call wins, so it can extend a deadline as well as
+ * shorten it, as .NET's `CancelAfter()`. A timeout of 0 cancels now, on this
+ * thread, with the reason `G_IO_ERROR_TIMED_OUT`. On a cancelled source it
+ * does nothing.
+ *
+ * Calling this on a closed source is a programmer error.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_cancel_after (CtokTokenSource *self,
+                                guint            timeout_ms)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  return_if_closed (self, );
+
+  ctok_token_set_deadline_internal (self->token, deadline_after (timeout_ms));
+}
+
+/**
+ * ctok_token_source_cancel_at:
+ * @self: a token source
+ * @deadline_us: when to cancel, in microseconds on the
+ *   [func@GLib.get_monotonic_time] clock, or `G_MAXINT64` for never
+ *
+ * Arms the source's deadline at @deadline_us, or moves it there; the last
+ * call wins. A deadline that has passed cancels now, on this thread;
+ * `G_MAXINT64` disarms the deadline. On a cancelled source it does nothing.
+ *
+ * Deadlines are kept by one timer thread for the whole process, named
+ * `ctok-timer`, started the first time one is armed. It sleeps until the
+ * earliest deadline, so a deadline fires on time whether or not any main
+ * loop runs, and arming, moving or disarming one costs O(log n) in the
+ * number pending. A token cancelled by its deadline runs its callbacks on
+ * that thread: they must be short, and code that must run in a particular
+ * thread registers with [method@Ctok.Token.register_in_context]. Cancelling,
+ * closing or dropping a source takes its deadline out of the timer at once.
+ *
+ * A source linked to a token whose deadline is earlier does not arm its
+ * own: that token's expiry cancels it first.
+ *
+ * Calling this on a closed source is a programmer error.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_cancel_at (CtokTokenSource *self,
+                             gint64           deadline_us)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  return_if_closed (self, );
+
+  ctok_token_set_deadline_internal (self->token, deadline_us);
+}
+
+/**
+ * ctok_token_source_get_deadline:
+ * @self: a token source
+ *
+ * Gets the source's own pending deadline, as set by
+ * [method@Ctok.TokenSource.cancel_at] and the like. Deadlines inherited
+ * through links are not included: see [method@Ctok.Token.get_deadline].
+ *
+ * This function is thread-safe.
+ *
+ * Returns: the deadline in monotonic microseconds, or `G_MAXINT64` if none
+ *   is pending (never set, disarmed, or the source is cancelled or closed)
+ *
+ * Since: 1.0
+ */
+gint64
+ctok_token_source_get_deadline (CtokTokenSource *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), G_MAXINT64);
+
+  return ctok_token_get_own_deadline (self->token);
+}

@@ -24,6 +24,10 @@ G_DECLARE_FINAL_TYPE (CtokTokenSource, ctok_token_source, CTOK, TOKEN_SOURCE, GO
 CTOK_AVAILABLE_IN_ALL
 CtokTokenSource *ctok_token_source_new               (void) G_GNUC_WARN_UNUSED_RESULT;
 CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new_with_timeout  (guint              timeout_ms) G_GNUC_WARN_UNUSED_RESULT;
+CTOK_AVAILABLE_IN_ALL
+CtokTokenSource *ctok_token_source_new_with_deadline (gint64             deadline_us) G_GNUC_WARN_UNUSED_RESULT;
+CTOK_AVAILABLE_IN_ALL
 CtokTokenSource *ctok_token_source_new_linked        (CtokToken * const *tokens,
                                                       gsize              n_tokens) G_GNUC_WARN_UNUSED_RESULT;
 CTOK_AVAILABLE_IN_ALL
@@ -46,5 +50,14 @@ CTOK_AVAILABLE_IN_ALL
 gboolean         ctok_token_source_try_reset         (CtokTokenSource *self);
 CTOK_AVAILABLE_IN_ALL
 void             ctok_token_source_close             (CtokTokenSource *self);
+
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_cancel_after      (CtokTokenSource *self,
+                                                      guint            timeout_ms);
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_cancel_at         (CtokTokenSource *self,
+                                                      gint64           deadline_us);
+CTOK_AVAILABLE_IN_ALL
+gint64           ctok_token_source_get_deadline      (CtokTokenSource *self);
 
 G_END_DECLS

@@ -10,6 +10,7 @@
 #include "ctok-token-private.h"
 #include "ctok-cancellable-private.h"
 #include "ctok-gsource-private.h"
+#include "ctok-timer-private.h"
 
 /**
  * CtokToken:
@@ -110,10 +111,23 @@ typedef struct
 typedef struct
 {
   int         remaining;  /* all-of: parents not cancelled yet; atomic */
+  gboolean    all;        /* cancelled once all parents are, not any */
   guint       n_links;
   CtokFollow *follow;     /* a foreign GCancellable, for linked_to_cancellable */
   CtokLink    items[];
 } CtokLinks;
+
+/* A token's deadlines, allocated the first time it has one: its own (set by
+ * its source) and its effective one, the earliest of its own and its
+ * parents' (the latest of the parents', for an all-of link). The own
+ * deadline is armed on the timer only when it is the one that matters. */
+typedef struct
+{
+  CtokToken      *token;      /* back pointer, for the timer */
+  gint64          own;        /* under the token's mutex */
+  gint64          effective;  /* written under the token's mutex; atomic */
+  CtokTimerEntry  entry;      /* under the timer's lock */
+} CtokDeadline;
 
 struct _CtokToken
 {
@@ -134,11 +148,15 @@ struct _CtokToken
   guint n_registrations;      /* nodes in @head */
   guint n_waiters;            /* threads blocked on this token */
   CtokNode *head;             /* pending registrations, newest first */
+  CtokNode *in_flight;        /* fired, waiting for their main context */
   CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
   guint64 executing_id;       /* registration the canceller is running; atomic */
   GThread *executing_thread;  /* thread running the notification */
   GCancellable *cancellable;  /* shared bridge, created on first use */
   CtokLinks *links;           /* what this token is linked to, until released */
+  CtokDeadline *deadline;     /* created on first use, then never moves; atomic */
+  int pins;                   /* deadline updates using this token; atomic */
+  gboolean resurrected;       /* dropped while being notified on its own thread */
 
   /* Immutable after construction. */
   GMainContext *context;      /* where notify is emitted; NULL: the global default */
@@ -149,6 +167,7 @@ enum
 {
   PROP_0,
   PROP_CANCELLED,
+  PROP_DEADLINE,
   N_PROPS
 };
 
@@ -177,6 +196,13 @@ ctok_reason_new_cancelled (void)
 {
   return ctok_reason_new_take (g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                     _("Operation was cancelled")));
+}
+
+CtokReason *
+ctok_reason_new_timed_out (void)
+{
+  return ctok_reason_new_take (g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                                    _("Deadline exceeded")));
 }
 
 CtokReason *
@@ -341,6 +367,32 @@ node_recycle (CtokToken *self,
   self->free_nodes = node;
 }
 
+/* Fired registrations delivered to a main context ("in flight") stay owned
+ * by the token, on their own list, until their GSource gives them back. */
+static inline void
+in_flight_push (CtokToken *self,
+                CtokNode  *node)
+{
+  node->flags |= CTOK_NODE_IN_FLIGHT;
+  node->prev = NULL;
+  node->next = self->in_flight;
+  if (self->in_flight != NULL)
+    self->in_flight->prev = node;
+  self->in_flight = node;
+}
+
+static inline void
+in_flight_unlink (CtokToken *self,
+                  CtokNode  *node)
+{
+  if (node->prev != NULL)
+    node->prev->next = node->next;
+  else
+    self->in_flight = node->next;
+  if (node->next != NULL)
+    node->next->prev = node->prev;
+}
+
 /* Called with no lock held, for a node that will never run. */
 static void
 node_drop (CtokNode *node)
@@ -374,9 +426,11 @@ static void     ctok_token_notify   (CtokToken  *self);
 static gboolean remove_registration (CtokToken  *self,
                                      guint64     id,
                                      gboolean    wait);
+static gboolean update_deadline_locked (CtokToken *self);
+static void     propagate_deadline     (CtokToken *self);
 
-/* A parent fired a link: returns the child if it must now be notified (with a
- * reference for the caller), or NULL. */
+/* A parent fired a link: returns the child if it must now be notified, or
+ * NULL. The child is not referenced: its dispose waits for the link. */
 static CtokToken *
 link_fire (CtokToken    *parent,
            CtokNodeKind  kind,
@@ -401,13 +455,13 @@ link_fire (CtokToken    *parent,
   if (!begin_cancel (child, ctok_reason_ref (parent->reason)))
     return NULL;
 
-  return g_object_ref (child);
+  return child;
 }
 
 /* Called with no lock held, for a node the canceller took from the list.
  * Returns TRUE if the node stays in flight (released later with
  * ctok_token_release_node()). A linked child to notify next is returned in
- * @child, with a reference. */
+ * @child. */
 static gboolean
 node_run (CtokToken  *self,
           CtokNode   *node,
@@ -461,10 +515,7 @@ run_now (CtokToken         *self,
       CtokToken *child = link_fire (self, kind, user_data);
 
       if (child != NULL)
-        {
-          ctok_token_notify (child);
-          ctok_release_object (child);
-        }
+        ctok_token_notify (child);
       return;
     }
 
@@ -530,6 +581,7 @@ ctok_token_release_node (CtokToken *self,
   gboolean wake;
 
   g_mutex_lock (&self->mutex);
+  in_flight_unlink (self, node);
   node_recycle (self, node);
   wake = self->n_waiters > 0;
   g_mutex_unlock (&self->mutex);
@@ -674,6 +726,9 @@ start_notify (CtokToken *self)
   g_mutex_lock (&self->mutex);
   cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
   links = g_steal_pointer (&self->links);
+  /* Nothing pending is left behind: the deadline's work is done. */
+  if (self->deadline != NULL)
+    ctok_timer_disarm (&self->deadline->entry);
   g_mutex_unlock (&self->mutex);
 
   /* A cancelled child needs its parents no more: long-lived parents do not
@@ -689,27 +744,66 @@ start_notify (CtokToken *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CANCELLED]);
 }
 
+/* A token being notified, and the registration of the token below it on
+ * the stack whose link cancelled it (NULL at the bottom). */
+typedef struct
+{
+  CtokToken *token;
+  CtokNode  *link;
+} NotifyFrame;
+
+/* The canceller is done with @node: no longer running, and recycled unless
+ * it is in flight. */
+static void
+finish_node (CtokToken *token,
+             CtokNode  *node,
+             gboolean   in_flight)
+{
+  gboolean wake;
+
+  g_mutex_lock (&token->mutex);
+  ctok_atomic_store64 (&token->executing_id, 0);
+  if (!in_flight)
+    node_recycle (token, node);
+  wake = token->n_waiters > 0;
+  g_mutex_unlock (&token->mutex);
+
+  if (wake)
+    ctok_token_wake_waiters (token);
+}
+
 /* The cancel loop. @self was switched to STATE_NOTIFYING by this thread.
+ *
+ * It takes no reference on the tokens it notifies: with GLib 2.74's
+ * GObject, a reference taken while another thread disposes an object is
+ * not safe. Instead a token's dispose waits while another thread notifies
+ * it, and every path that starts a notification holds the token alive until
+ * it returns: the caller's source, the parent's running link (kept running
+ * until the child is done), the timer's firing entry, the cancellable
+ * bridges' guards. A token dropped by one of its own callbacks resurrects
+ * itself in its dispose, and this loop releases it when it is done.
  *
  * It pops one registration at a time, newest first, and runs it with no lock
  * held; while it runs, executing_id names it, so that a thread unregistering
  * it can wait for it to return. Tokens cancelled along the way by linked
- * registrations are pushed on a stack and drained in turn, depth first, so a
- * chain of any length is a loop rather than a recursion. */
+ * registrations are pushed on a stack and drained in turn, depth first (a
+ * child's callbacks run at its link's place in the parent's order, as they
+ * would if the link called cancel), so a chain of any length is a loop
+ * rather than a recursion. */
 static void
 ctok_token_notify (CtokToken *self)
 {
-  CtokToken *inline_stack[16];
-  CtokToken **stack = inline_stack;
+  NotifyFrame inline_stack[16];
+  NotifyFrame *stack = inline_stack;
   gsize stack_size = G_N_ELEMENTS (inline_stack);
   gsize depth = 0;
 
   start_notify (self);
-  stack[depth++] = g_object_ref (self);
+  stack[depth++] = (NotifyFrame) { self, NULL };
 
   while (depth > 0)
     {
-      CtokToken *token = stack[depth - 1];
+      CtokToken *token = stack[depth - 1].token;
       CtokToken *child = NULL;
       CtokNode *node;
       gboolean in_flight;
@@ -720,51 +814,56 @@ ctok_token_notify (CtokToken *self)
       node = token->head;
       if (node == NULL)
         {
-          /* Every registration has run. */
+          CtokNode *link = stack[depth - 1].link;
+          gboolean resurrected;
+
+          /* Every registration has run. A thread disposing the token
+           * waits for this; after it, the token is not touched again
+           * (waking uses its address only), unless we own it. */
           token->executing_thread = NULL;
           g_atomic_int_set (&token->state, STATE_NOTIFIED);
           wake = token->n_waiters > 0;
+          resurrected = token->resurrected;
+          token->resurrected = FALSE;
           g_mutex_unlock (&token->mutex);
 
           if (wake)
             ctok_token_wake_waiters (token);
 
           depth--;
-          ctok_release_object (token);
+          if (link != NULL)
+            finish_node (stack[depth - 1].token, link, FALSE);
+          if (resurrected)
+            g_object_unref (token);
           continue;
         }
 
       list_unlink (token, node);
       if (node->kind == CTOK_NODE_CONTEXT)
-        node->flags |= CTOK_NODE_IN_FLIGHT;  /* from now on, its GSource releases it */
+        in_flight_push (token, node);  /* from now on, its GSource releases it */
       ctok_atomic_store64 (&token->executing_id, node->id);
 
       g_mutex_unlock (&token->mutex);
 
       in_flight = node_run (token, node, &child);
 
-      g_mutex_lock (&token->mutex);
-      ctok_atomic_store64 (&token->executing_id, 0);
-      if (!in_flight)
-        node_recycle (token, node);
-      wake = token->n_waiters > 0;
-      g_mutex_unlock (&token->mutex);
-
-      if (wake)
-        ctok_token_wake_waiters (token);
-
-      if (child != NULL)
+      if (child == NULL)
         {
-          if (depth == stack_size)
-            {
-              stack_size *= 2;
-              if (stack == inline_stack)
-                stack = g_memdup2 (inline_stack, sizeof inline_stack);
-              stack = g_renew (CtokToken *, stack, stack_size);
-            }
-          start_notify (child);
-          stack[depth++] = child;
+          finish_node (token, node, in_flight);
+          continue;
         }
+
+      /* A linked child was cancelled: notify it now, depth first, while the
+       * link that did it stays running. */
+      if (depth == stack_size)
+        {
+          stack_size *= 2;
+          if (stack == inline_stack)
+            stack = g_memdup2 (inline_stack, sizeof inline_stack);
+          stack = g_renew (NotifyFrame, stack, stack_size);
+        }
+      start_notify (child);
+      stack[depth++] = (NotifyFrame) { child, node };
     }
 
   if (stack != inline_stack)
@@ -788,6 +887,7 @@ is_user_node (CtokNode *node)
 gboolean
 ctok_token_try_reset_internal (CtokToken *self)
 {
+  gboolean changed = FALSE;
   CtokNode *stolen;
 
   g_mutex_lock (&self->mutex);
@@ -800,10 +900,18 @@ ctok_token_try_reset_internal (CtokToken *self)
 
   /* Only the caller's registrations go; ctok's own plumbing stays armed. */
   stolen = steal_nodes (self, FALSE, is_user_node);
+  /* As new: no deadline of its own (its parents' still apply). */
+  if (self->deadline != NULL)
+    {
+      self->deadline->own = G_MAXINT64;
+      changed = update_deadline_locked (self);
+    }
 
   g_mutex_unlock (&self->mutex);
 
   drop_nodes (self, stolen);
+  if (changed)
+    propagate_deadline (self);
 
   return TRUE;
 }
@@ -834,7 +942,23 @@ freeze (CtokToken *self)
 void
 ctok_token_close_internal (CtokToken *self)
 {
+  gboolean changed = FALSE;
+
   release_links (steal_links (self));
+
+  /* A token that will never be cancelled has no deadline, and neither do
+   * its children on its account: tell them before they are let go. */
+  g_mutex_lock (&self->mutex);
+  if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
+    {
+      self->deadline->own = G_MAXINT64;
+      changed = update_deadline_locked (self);
+    }
+  g_mutex_unlock (&self->mutex);
+
+  if (changed)
+    propagate_deadline (self);
+
   freeze (self);
 }
 
@@ -861,6 +985,7 @@ ctok_token_link (CtokToken         *self,
 
   links = g_malloc0 (sizeof (CtokLinks) + n_usable * sizeof (CtokLink));
   links->remaining = (int) MIN (n_usable, G_MAXINT);
+  links->all = all;
   self->links = links;
 
   for (gsize i = 0; i < n_parents; i++)
@@ -906,6 +1031,12 @@ ctok_token_link (CtokToken         *self,
       if (released)
         remove_registration (parent, id, TRUE);
     }
+
+  /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
+  g_mutex_lock (&self->mutex);
+  if (self->state == STATE_NOT_CANCELLED)
+    update_deadline_locked (self);
+  g_mutex_unlock (&self->mutex);
 }
 
 void
@@ -929,6 +1060,242 @@ ctok_token_link_cancellable (CtokToken    *self,
 
   if (released)
     ctok_follow_free (follow);
+}
+
+
+/* --- Deadlines --- */
+
+static inline gint64
+effective_deadline (CtokToken *self)
+{
+  CtokDeadline *deadline = g_atomic_pointer_get (&self->deadline);
+
+  return deadline != NULL ? ctok_atomic_load64 (&deadline->effective) : G_MAXINT64;
+}
+
+static CtokDeadline *
+ensure_deadline_locked (CtokToken *self)
+{
+  CtokDeadline *deadline = self->deadline;
+
+  if (deadline == NULL)
+    {
+      deadline = g_new0 (CtokDeadline, 1);
+      deadline->token = self;
+      deadline->own = G_MAXINT64;
+      deadline->effective = G_MAXINT64;
+      ctok_timer_entry_init (&deadline->entry);
+      g_atomic_pointer_set (&self->deadline, deadline);
+    }
+
+  return deadline;
+}
+
+/* Recomputes the effective deadline from the token's own and its parents',
+ * and arms the own one only if it is the one that matters: a child whose
+ * parent expires first needs no timer of its own. Called with the mutex
+ * held, on a token that is not cancelled. Returns TRUE if it changed. */
+static gboolean
+update_deadline_locked (CtokToken *self)
+{
+  CtokLinks *links = self->links;
+  CtokDeadline *deadline;
+  gint64 bound = G_MAXINT64;
+  gint64 own;
+  gint64 effective;
+  gint64 old;
+
+  if (links != NULL && links->n_links > 0)
+    {
+      gboolean all = links->all;
+      gboolean any_pending = FALSE;
+
+      if (all)
+        bound = G_MININT64;
+
+      for (guint i = 0; i < links->n_links; i++)
+        {
+          CtokToken *parent = links->items[i].parent;
+          gint64 parent_deadline;
+
+          /* All-of: a parent already cancelled has done its part. */
+          if (all && ctok_token_is_cancelled (parent))
+            continue;
+
+          parent_deadline = effective_deadline (parent);
+          any_pending = TRUE;
+          if (all)
+            bound = MAX (bound, parent_deadline);
+          else
+            bound = MIN (bound, parent_deadline);
+        }
+
+      if (all && !any_pending)
+        bound = G_MAXINT64;
+    }
+
+  own = self->deadline != NULL ? self->deadline->own : G_MAXINT64;
+  effective = MIN (own, bound);
+  old = effective_deadline (self);
+
+  if (effective == G_MAXINT64 && self->deadline == NULL)
+    return FALSE;
+
+  deadline = ensure_deadline_locked (self);
+  ctok_atomic_store64 (&deadline->effective, effective);
+
+  if (own != G_MAXINT64 && own < bound)
+    ctok_timer_arm (&deadline->entry, own);
+  else
+    ctok_timer_disarm (&deadline->entry);
+
+  return effective != old;
+}
+
+static void
+unpin (CtokToken *self)
+{
+  /* Only the address is used once the count may be zero. */
+  if (g_atomic_int_dec_and_test (&self->pins))
+    ctok_token_wake_waiters (self);
+}
+
+static gboolean
+unpinned (gpointer data)
+{
+  CtokToken *self = data;
+
+  return g_atomic_int_get (&self->pins) == 0;
+}
+
+/* @origin's effective deadline changed: notify, and carry the change down
+ * to its linked descendants, iteratively. Children are reached through the
+ * link registrations in each parent's list and pinned there, under the
+ * parent's lock; a child's dispose removes its registrations and then waits
+ * for its pins to go, so a pinned child stays valid. No reference is taken,
+ * so no toggle notification can run under a lock. */
+static void
+propagate_deadline (CtokToken *origin)
+{
+  GPtrArray *pending = g_ptr_array_new ();
+  GPtrArray *children = g_ptr_array_new ();
+  CtokToken *token = origin;
+
+  for (;;)
+    {
+      CtokNode *node;
+
+      g_object_notify_by_pspec (G_OBJECT (token), properties[PROP_DEADLINE]);
+
+      g_mutex_lock (&token->mutex);
+      for (node = token->head; node != NULL; node = node->next)
+        if (node->kind == CTOK_NODE_LINK_ANY || node->kind == CTOK_NODE_LINK_ALL)
+          {
+            CtokToken *child = node->user_data;
+
+            g_atomic_int_inc (&child->pins);
+            g_ptr_array_add (children, child);
+          }
+      g_mutex_unlock (&token->mutex);
+
+      for (guint i = 0; i < children->len; i++)
+        {
+          CtokToken *child = g_ptr_array_index (children, i);
+          gboolean changed = FALSE;
+
+          g_mutex_lock (&child->mutex);
+          if (child->state == STATE_NOT_CANCELLED && (child->flags & TOKEN_FROZEN) == 0)
+            changed = update_deadline_locked (child);
+          g_mutex_unlock (&child->mutex);
+
+          if (changed)
+            g_ptr_array_add (pending, child);  /* stays pinned */
+          else
+            unpin (child);
+        }
+      g_ptr_array_set_size (children, 0);
+
+      if (token != origin)
+        unpin (token);
+
+      if (pending->len == 0)
+        break;
+      token = g_ptr_array_steal_index_fast (pending, pending->len - 1);
+    }
+
+  g_ptr_array_unref (children);
+  g_ptr_array_unref (pending);
+}
+
+/* Sets the token's own deadline (G_MAXINT64: none). A deadline that has
+ * passed cancels at once, on this thread. */
+void
+ctok_token_set_deadline_internal (CtokToken *self,
+                                  gint64     deadline_us)
+{
+  CtokDeadline *deadline;
+  gboolean changed;
+
+  g_mutex_lock (&self->mutex);
+
+  if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
+    {
+      g_mutex_unlock (&self->mutex);
+      return;
+    }
+
+  deadline = ensure_deadline_locked (self);
+  deadline->own = deadline_us;
+
+  if (deadline_us != G_MAXINT64 && deadline_us <= g_get_monotonic_time ())
+    {
+      /* Passed already: this thread cancels, not the timer. The token
+       * keeps it as its deadline. */
+      ctok_timer_disarm (&deadline->entry);
+      ctok_atomic_store64 (&deadline->effective, MIN (deadline_us, deadline->effective));
+      g_mutex_unlock (&self->mutex);
+
+      ctok_token_cancel_internal (self, ctok_reason_new_timed_out ());
+      return;
+    }
+
+  changed = update_deadline_locked (self);
+
+  g_mutex_unlock (&self->mutex);
+
+  if (changed)
+    propagate_deadline (self);
+}
+
+gint64
+ctok_token_get_own_deadline (CtokToken *self)
+{
+  gint64 own = G_MAXINT64;
+
+  g_mutex_lock (&self->mutex);
+  if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
+    own = self->deadline->own;
+  g_mutex_unlock (&self->mutex);
+
+  return own;
+}
+
+/* Called on the timer thread. The token is alive: its dispose waits for a
+ * firing entry with ctok_timer_disarm_sync(). */
+void
+ctok_token_deadline_expired (CtokTimerEntry *entry)
+{
+  CtokDeadline *deadline = (CtokDeadline *) (gpointer) ((guint8 *) entry - G_STRUCT_OFFSET (CtokDeadline, entry));
+  CtokToken *self = deadline->token;
+  gboolean due;
+
+  /* Moved later while the timer was taking it out: the move wins. */
+  g_mutex_lock (&self->mutex);
+  due = deadline->own <= g_get_monotonic_time ();
+  g_mutex_unlock (&self->mutex);
+
+  if (due)
+    ctok_token_cancel_internal (self, ctok_reason_new_timed_out ());
 }
 
 /* --- Unregistering --- */
@@ -1043,11 +1410,75 @@ ctok_token_dispatch_properties_changed (GObject     *object,
                                         guint        n_pspecs,
                                         GParamSpec **pspecs);
 
+/* Main-context deliveries of a token's callbacks borrow the token: before it
+ * goes, take back those not dispatched yet (their destroy notifies still run
+ * in their contexts), and wait for one being dispatched right now. */
+static void
+orphan_in_flight (CtokToken *self)
+{
+  g_mutex_lock (&self->mutex);
+
+  while (self->in_flight != NULL)
+    {
+      CtokNode *node = self->in_flight;
+
+      if (ctok_context_source_orphan_locked (node->user_data))
+        {
+          in_flight_unlink (self, node);
+          node_recycle (self, node);
+        }
+      else
+        {
+          NodeWait data = { node, node->id };
+
+          g_mutex_unlock (&self->mutex);
+          block_until (self, node_released, &data, -1);
+          g_mutex_lock (&self->mutex);
+        }
+    }
+
+  g_mutex_unlock (&self->mutex);
+}
+
+static gboolean
+notified (gpointer data)
+{
+  CtokToken *self = data;
+
+  return g_atomic_int_get (&self->state) != STATE_NOTIFYING;
+}
+
 static void
 ctok_token_dispose (GObject *object)
 {
   CtokToken *self = CTOK_TOKEN (object);
+  GThread *thread = g_thread_self ();
   GCancellable *cancellable;
+  gboolean notifying_here;
+
+  /* Dropped by one of its own callbacks: this thread's cancel loop is still
+   * using it. Keep it alive (no other thread can hold it any more) until
+   * the loop is done, which then drops this reference. */
+  g_mutex_lock (&self->mutex);
+  notifying_here = self->state == STATE_NOTIFYING && self->executing_thread == thread;
+  if (notifying_here)
+    self->resurrected = TRUE;
+  g_mutex_unlock (&self->mutex);
+
+  if (notifying_here)
+    {
+      g_object_ref (self);
+      return;
+    }
+
+  /* Nobody can cancel a token nobody references: from here on no
+   * cancellation can start (its registrations go now)... */
+  freeze (self);
+
+  /* ...but one that started may be running on another thread: let it
+   * finish with the token. */
+  if (!notified (self))
+    ctok_token_block_until (self, notified, self);
 
   g_mutex_lock (&self->mutex);
   cancellable = g_steal_pointer (&self->cancellable);
@@ -1059,9 +1490,15 @@ ctok_token_dispose (GObject *object)
       g_object_unref (cancellable);
     }
 
-  /* Nobody can cancel a token nobody references. */
+  /* Parents, the timer and deadline updates use the token without a
+   * reference: take it out of their hands. */
   release_links (steal_links (self));
-  freeze (self);
+  if (self->deadline != NULL)
+    ctok_timer_disarm_sync (&self->deadline->entry);
+  if (g_atomic_int_get (&self->pins) > 0)
+    ctok_token_block_until (self, unpinned, self);
+
+  orphan_in_flight (self);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->dispose (object);
 }
@@ -1072,11 +1509,13 @@ ctok_token_finalize (GObject *object)
   CtokToken *self = CTOK_TOKEN (object);
 
   g_assert (self->head == NULL);
+  g_assert (self->in_flight == NULL);
   g_assert (self->links == NULL);
 
   ctok_node_release_list (g_steal_pointer (&self->free_nodes));
   g_clear_pointer (&self->reason, ctok_reason_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->deadline, g_free);
   g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->finalize (object);
@@ -1094,6 +1533,10 @@ ctok_token_get_property (GObject    *object,
     {
     case PROP_CANCELLED:
       g_value_set_boolean (value, ctok_token_is_cancelled (self));
+      break;
+
+    case PROP_DEADLINE:
+      g_value_set_int64 (value, ctok_token_get_deadline (self));
       break;
 
     default:
@@ -1131,6 +1574,24 @@ ctok_token_class_init (CtokTokenClass *klass)
                           FALSE,
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * CtokToken:deadline: (getter get_deadline)
+   *
+   * The token's effective deadline, on the [func@GLib.get_monotonic_time]
+   * clock: the earliest of its source's deadline and those of every token
+   * it is linked to, at any depth; `G_MAXINT64` when there is none.
+   *
+   * It changes when a deadline is set or moved anywhere up the chain, and is
+   * notified like [property@Ctok.Token:cancelled], in the token's main
+   * context. It stays as it was once the token is cancelled.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_DEADLINE] =
+    g_param_spec_int64 ("deadline", NULL, NULL,
+                        G_MININT64, G_MAXINT64, G_MAXINT64,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1152,9 +1613,11 @@ ctok_token_new_internal (void)
 
 /* --- Notifications in the token's main context --- */
 
+/* Holds a weak reference: the token may be in its dispose on another thread
+ * when this is queued, and a strong one could outlive that dispose. */
 typedef struct
 {
-  GObject     *object;
+  GWeakRef     object;
   guint        n_pspecs;
   GParamSpec **pspecs;
 } DeferredNotify;
@@ -1167,7 +1630,7 @@ deferred_notify_free (gpointer data)
   for (guint i = 0; i < deferred->n_pspecs; i++)
     g_param_spec_unref (deferred->pspecs[i]);
   g_free (deferred->pspecs);
-  ctok_release_object (deferred->object);
+  g_weak_ref_clear (&deferred->object);
   g_free (deferred);
 }
 
@@ -1175,10 +1638,16 @@ static gboolean
 deferred_notify_dispatch (gpointer data)
 {
   DeferredNotify *deferred = data;
+  GObject *object = g_weak_ref_get (&deferred->object);
 
-  G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (deferred->object,
-                                                                         deferred->n_pspecs,
-                                                                         deferred->pspecs);
+  if (object != NULL)
+    {
+      G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (object,
+                                                                             deferred->n_pspecs,
+                                                                             deferred->pspecs);
+      g_object_unref (object);
+    }
+
   return G_SOURCE_REMOVE;
 }
 
@@ -1203,7 +1672,7 @@ ctok_token_dispatch_properties_changed (GObject     *object,
 
   /* Another thread runs the context: notify there. */
   deferred = g_new0 (DeferredNotify, 1);
-  deferred->object = g_object_ref (object);
+  g_weak_ref_init (&deferred->object, object);
   deferred->n_pspecs = n_pspecs;
   deferred->pspecs = g_new (GParamSpec *, n_pspecs);
   for (guint i = 0; i < n_pspecs; i++)
@@ -1971,6 +2440,77 @@ ctok_token_wait_finish (CtokToken     *self,
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ctok_token_wait_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * ctok_token_get_deadline: (get-property deadline)
+ * @self: a token
+ *
+ * Gets the token's effective deadline, on the [func@GLib.get_monotonic_time]
+ * clock: the earliest of its source's own deadline and those of every token
+ * it is linked to (through [ctor@Ctok.TokenSource.new_linked], at any
+ * depth), so an operation deep in a call chain sees the request's deadline.
+ * For a source linked to all of its parents, the parents' part is the
+ * latest of theirs.
+ *
+ * Once the token is cancelled the value stays as it was; after its source
+ * is closed there is none.
+ *
+ * This function is thread-safe and lock-free.
+ *
+ * Returns: the deadline in monotonic microseconds, or `G_MAXINT64` if the
+ *   token has none
+ *
+ * Since: 1.0
+ */
+gint64
+ctok_token_get_deadline (CtokToken *self)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), G_MAXINT64);
+
+  return effective_deadline (self);
+}
+
+/**
+ * ctok_token_get_timeout_ms:
+ * @self: a token
+ *
+ * Gets the time left until the token's effective deadline, in milliseconds
+ * rounded up, for APIs that take a `timeout_msec`, such as
+ * [method@Gio.DBusConnection.call] or [method@Gio.Socket.set_timeout]
+ * (which takes seconds: divide and round up).
+ *
+ * This function is thread-safe.
+ *
+ * Returns: -1 if the token has no deadline; 0 if the deadline has passed or
+ *   the token is cancelled; otherwise the milliseconds left, at most
+ *   `G_MAXINT`
+ *
+ * Since: 1.0
+ */
+int
+ctok_token_get_timeout_ms (CtokToken *self)
+{
+  gint64 deadline;
+  gint64 remaining;
+  gint64 ms;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN (self), -1);
+
+  if (ctok_token_is_cancelled (self))
+    return 0;
+
+  deadline = effective_deadline (self);
+  if (deadline == G_MAXINT64)
+    return -1;
+
+  remaining = deadline - g_get_monotonic_time ();
+  if (remaining <= 0)
+    return 0;
+
+  /* Rounded up, without overflowing near G_MAXINT64. */
+  ms = remaining / 1000 + (remaining % 1000 != 0);
+  return (int) MIN (ms, G_MAXINT);
 }
 
 /**

@@ -93,6 +93,11 @@ GError       *ctok_token_translate_error           (CtokToken            *self,
                                                     const GError         *error);
 
 CTOK_AVAILABLE_IN_ALL
+gint64        ctok_token_get_deadline              (CtokToken            *self);
+CTOK_AVAILABLE_IN_ALL
+int           ctok_token_get_timeout_ms            (CtokToken            *self);
+
+CTOK_AVAILABLE_IN_ALL
 gboolean      ctok_token_wait                      (CtokToken            *self,
                                                     gint64                timeout_us);
 CTOK_AVAILABLE_IN_ALL

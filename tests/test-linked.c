@@ -671,11 +671,14 @@ test_threads_child_vs_parent (void)
 
       g_thread_join (thread);
 
-      /* The callback ran at most once, and its destroy notify exactly once. */
+      /* The callback ran at most once, and its destroy notify exactly once.
+       * (Even when the child was cancelled here, the parent's thread may have
+       * won the race and still be propagating when the grandchild was
+       * dropped, so whether it ran is not fixed.) */
       g_assert_cmpint (record.calls, <=, 1);
       g_assert_cmpint (record.destroys, ==, 1);
       if (i % 3 == 2)
-        g_assert_cmpint (record.calls, ==, 1);
+        g_assert_true (ctok_token_source_is_cancelled (child));
 
       g_clear_object (&child);
       g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (race.parent)), ==, 0);
