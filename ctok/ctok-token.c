@@ -64,7 +64,9 @@
  * Code that must run in a particular thread (a GTK user interface, a GJS
  * program) uses [method@Ctok.Token.register_in_context] or
  * [method@Ctok.Token.create_source], which deliver in a
- * [struct@GLib.MainContext] whatever thread cancels.
+ * [struct@GLib.MainContext] whatever thread cancels. These are also what
+ * Python and JavaScript get: `register()` itself, whose callbacks run on the
+ * cancelling thread, is for C only.
  *
  * ## GIO
  *
@@ -1837,7 +1839,7 @@ ctok_token_dup_error (CtokToken *self)
 }
 
 /**
- * ctok_token_register:
+ * ctok_token_register: (skip)
  * @self: a token
  * @callback: (scope notified) (closure user_data) (destroy destroy): the
  *   function to call when @self is cancelled
@@ -1861,6 +1863,13 @@ ctok_token_dup_error (CtokToken *self)
  * be short: it delays the callbacks after it, and the cancelling thread.
  * Code that must run in a particular thread uses
  * [method@Ctok.Token.register_in_context] instead.
+ *
+ * This function is for C. Language bindings use
+ * [method@Ctok.Token.register_in_context] or
+ * [method@Ctok.Token.create_source]: a callback run on whatever thread
+ * cancels (ctok's timer thread, for a deadline) is something GJS refuses,
+ * and it aborts when the destroy notify of a JavaScript function runs on
+ * another thread.
  *
  * This function is thread-safe: a registration racing a cancellation on
  * another thread runs exactly once, either here or on the cancelling thread.
