@@ -9,6 +9,9 @@
 #include "ctok-token-source.h"
 #include "ctok-token-private.h"
 
+#include <glib-unix.h>
+#include <signal.h>
+
 /**
  * CtokTokenSource:
  *
@@ -50,7 +53,13 @@ struct _CtokTokenSource
 
   CtokToken *token;
   int closed;  /* atomic */
+
+  /* Unix signal sources attached for cancel_on_unix_signal(); destroyed
+   * with the source. Under unix_signals_mutex. */
+  GPtrArray *unix_signals;
 };
+
+static GMutex unix_signals_mutex;
 
 G_DEFINE_FINAL_TYPE (CtokTokenSource, ctok_token_source, G_TYPE_OBJECT)
 
@@ -64,11 +73,14 @@ G_DEFINE_FINAL_TYPE (CtokTokenSource, ctok_token_source, G_TYPE_OBJECT)
       } \
   } G_STMT_END
 
+static void destroy_unix_signals (CtokTokenSource *self);
+
 static void
 ctok_token_source_finalize (GObject *object)
 {
   CtokTokenSource *self = CTOK_TOKEN_SOURCE (object);
 
+  destroy_unix_signals (self);
   ctok_release_object (self->token);
 
   G_OBJECT_CLASS (ctok_token_source_parent_class)->finalize (object);
@@ -262,6 +274,7 @@ ctok_token_source_close (CtokTokenSource *self)
   if (!g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
     return;
 
+  destroy_unix_signals (self);
   ctok_token_close_internal (self->token);
 }
 
@@ -530,4 +543,240 @@ ctok_token_source_get_deadline (CtokTokenSource *self)
   g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), G_MAXINT64);
 
   return ctok_token_get_own_deadline (self->token);
+}
+
+/* --- Cancelling on events --- */
+
+/* What the helpers below do when their event comes: cancel, unless the
+ * source was closed meanwhile (not a programmer error: nobody called). */
+static void
+cancel_for_event (CtokTokenSource *self,
+                  CtokReason      *reason)
+{
+  if (g_atomic_int_get (&self->closed) || ctok_token_is_cancelled (self->token))
+    {
+      ctok_reason_unref (reason);
+      return;
+    }
+
+  ctok_token_cancel_internal (self->token, reason);
+}
+
+/* Returns FALSE so that, for signals with a boolean return value such as
+ * GtkWindow::close-request, the handler lets the emission go on. */
+static gboolean
+cancel_on_signal_cb (CtokTokenSource *self)
+{
+  cancel_for_event (self, ctok_reason_new_cancelled ());
+  return FALSE;
+}
+
+/**
+ * ctok_token_source_cancel_on_signal:
+ * @self: a token source
+ * @instance: (type GObject.Object): the object whose signal cancels @self
+ * @detailed_signal: a signal name, such as `"clicked"` or
+ *   `"close-request"`
+ *
+ * Cancels @self, with the reason `G_IO_ERROR_CANCELLED`, when @instance
+ * emits @detailed_signal: a Cancel button's `GtkButton::clicked`, a
+ * window's `GtkWindow::close-request`. The handler returns `FALSE` for
+ * signals that expect a boolean, so it never stops the emission.
+ *
+ * The connection holds no reference on either object and goes away by
+ * itself when either is finalized; it can also be removed with
+ * [func@GObject.signal_handler_disconnect] on @instance.
+ *
+ * The source is cancelled on the thread that emits the signal. Calling this
+ * on a closed source is a programmer error; a signal emitted after the
+ * source is closed does nothing.
+ *
+ * Returns: the handler id, on @instance
+ *
+ * Since: 1.0
+ */
+gulong
+ctok_token_source_cancel_on_signal (CtokTokenSource *self,
+                                    gpointer         instance,
+                                    const char      *detailed_signal)
+{
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), 0);
+  g_return_val_if_fail (G_IS_OBJECT (instance), 0);
+  g_return_val_if_fail (detailed_signal != NULL, 0);
+  return_if_closed (self, 0);
+
+  return g_signal_connect_object (instance, detailed_signal,
+                                  G_CALLBACK (cancel_on_signal_cb), self,
+                                  G_CONNECT_SWAPPED);
+}
+
+static const char *
+signal_name (int signum)
+{
+  switch (signum)
+    {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGWINCH: return "SIGWINCH";
+    default: return NULL;
+    }
+}
+
+typedef struct
+{
+  GWeakRef source;
+  int      signum;
+} UnixSignalData;
+
+static void
+unix_signal_data_free (gpointer data)
+{
+  UnixSignalData *signal_data = data;
+
+  g_weak_ref_clear (&signal_data->source);
+  g_free (signal_data);
+}
+
+static gboolean
+cancel_on_unix_signal_cb (gpointer user_data)
+{
+  UnixSignalData *data = user_data;
+  CtokTokenSource *self = g_weak_ref_get (&data->source);
+
+  if (self != NULL)
+    {
+      /* Translators: %s is the name of a Unix signal, such as SIGINT. */
+      GError *error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                   _("Cancelled by signal %s"), signal_name (data->signum));
+
+      cancel_for_event (self, ctok_reason_new_take (error));
+      g_object_unref (self);
+    }
+
+  /* Once: the next such signal gets its default action again. */
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * ctok_token_source_cancel_on_unix_signal:
+ * @self: a token source
+ * @signum: a signal number: `SIGINT`, `SIGTERM` or `SIGHUP` (or `SIGUSR1`,
+ *   `SIGUSR2`, `SIGWINCH`)
+ *
+ * Cancels @self when the process receives @signum, so that Ctrl+C
+ * (`SIGINT`) or a service manager's `SIGTERM` stops work cleanly. The reason
+ * is `G_IO_ERROR_CANCELLED`, with a message that names the signal
+ * ("Cancelled by signal SIGINT").
+ *
+ * The signal is delivered through the global default
+ * [struct@GLib.MainContext] with [func@GLib.unix_signal_add], so a main
+ * loop must run there, and the token's callbacks run in it. It works once:
+ * the handler is then removed, and a second Ctrl+C gets the default action
+ * (terminating the process) unless something else handles it. The handler
+ * is also removed when the source is closed or finalized, and can be removed
+ * earlier with [func@GLib.Source.remove].
+ *
+ * Calling this on a closed source is a programmer error.
+ *
+ * Returns: the id of the [struct@GLib.Source] that watches the signal
+ *
+ * Since: 1.0
+ */
+guint
+ctok_token_source_cancel_on_unix_signal (CtokTokenSource *self,
+                                         int              signum)
+{
+  UnixSignalData *data;
+  GSource *source;
+  guint id;
+
+  g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), 0);
+  g_return_val_if_fail (signal_name (signum) != NULL, 0);
+  return_if_closed (self, 0);
+
+  data = g_new0 (UnixSignalData, 1);
+  g_weak_ref_init (&data->source, self);
+  data->signum = signum;
+
+  source = g_unix_signal_source_new (signum);
+  g_source_set_static_name (source, "[ctok] cancel on Unix signal");
+  g_source_set_callback (source, cancel_on_unix_signal_cb, data, unix_signal_data_free);
+  id = g_source_attach (source, NULL);
+
+  g_mutex_lock (&unix_signals_mutex);
+  if (self->unix_signals == NULL)
+    self->unix_signals = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  g_ptr_array_add (self->unix_signals, source);
+  g_mutex_unlock (&unix_signals_mutex);
+
+  return id;
+}
+
+static void
+destroy_unix_signals (CtokTokenSource *self)
+{
+  GPtrArray *sources;
+
+  g_mutex_lock (&unix_signals_mutex);
+  sources = g_steal_pointer (&self->unix_signals);
+  g_mutex_unlock (&unix_signals_mutex);
+
+  if (sources == NULL)
+    return;
+
+  for (guint i = 0; i < sources->len; i++)
+    g_source_destroy (g_ptr_array_index (sources, i));
+  g_ptr_array_unref (sources);
+}
+
+static void
+object_finalized (gpointer  data,
+                  GObject  *where_the_object_was)
+{
+  GWeakRef *weak = data;
+  CtokTokenSource *self = g_weak_ref_get (weak);
+
+  if (self != NULL)
+    {
+      cancel_for_event (self, ctok_reason_new_cancelled ());
+      g_object_unref (self);
+    }
+
+  g_weak_ref_clear (weak);
+  g_free (weak);
+}
+
+/**
+ * ctok_token_source_cancel_on_finalize:
+ * @self: a token source
+ * @object: an object whose end cancels @self
+ *
+ * Cancels @self, with the reason `G_IO_ERROR_CANCELLED`, when @object is
+ * finalized: work done for a window, a widget or a request stops when it
+ * goes away.
+ *
+ * Neither object keeps the other alive. If @self goes first, nothing
+ * happens when @object goes; a closed source is not cancelled either.
+ *
+ * The source is cancelled on the thread that drops @object's last
+ * reference. Calling this on a closed source is a programmer error.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_cancel_on_finalize (CtokTokenSource *self,
+                                      GObject         *object)
+{
+  GWeakRef *weak;
+
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  g_return_if_fail (G_IS_OBJECT (object));
+  return_if_closed (self, );
+
+  weak = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (weak, self);
+  g_object_weak_ref (object, object_finalized, weak);
 }

@@ -60,4 +60,17 @@ void             ctok_token_source_cancel_at         (CtokTokenSource *self,
 CTOK_AVAILABLE_IN_ALL
 gint64           ctok_token_source_get_deadline      (CtokTokenSource *self);
 
+CTOK_AVAILABLE_IN_ALL
+gulong           ctok_token_source_cancel_on_signal  (CtokTokenSource *self,
+                                                      gpointer         instance,
+                                                      const char      *detailed_signal);
+CTOK_AVAILABLE_IN_ALL
+guint            ctok_token_source_cancel_on_unix_signal
+                                                     (CtokTokenSource *self,
+                                                      int              signum);
+CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_cancel_on_finalize
+                                                     (CtokTokenSource *self,
+                                                      GObject         *object);
+
 G_END_DECLS
