@@ -708,7 +708,8 @@ ctok_token_source_cancel_on_unix_signal (CtokTokenSource *self,
 
   g_mutex_lock (&unix_signals_mutex);
   if (self->unix_signals == NULL)
-    self->unix_signals = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+    g_atomic_pointer_set (&self->unix_signals,
+                          g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref));
   g_ptr_array_add (self->unix_signals, source);
   g_mutex_unlock (&unix_signals_mutex);
 
@@ -719,6 +720,9 @@ static void
 destroy_unix_signals (CtokTokenSource *self)
 {
   GPtrArray *sources;
+
+  if (g_atomic_pointer_get (&self->unix_signals) == NULL)
+    return;
 
   g_mutex_lock (&unix_signals_mutex);
   sources = g_steal_pointer (&self->unix_signals);

@@ -174,6 +174,22 @@ enum
 };
 
 static GParamSpec *properties[N_PROPS];
+static guint notify_signal_id;
+
+/* The type check of the hottest entry points: CtokToken is final, so an
+ * instance whose class is ours is a token. Anything else takes the usual
+ * g_return_val_if_fail() path, with its critical. */
+static gpointer token_class;
+
+#define return_val_if_not_token(self, val) \
+  G_STMT_START { \
+    if G_UNLIKELY ((self) == NULL || \
+                   ((GTypeInstance *) (self))->g_class != g_atomic_pointer_get (&token_class)) \
+      g_return_val_if_fail (CTOK_IS_TOKEN (self), (val)); \
+  } G_STMT_END
+
+static void notify_in_context (CtokToken  *self,
+                               GParamSpec *pspec);
 
 G_DEFINE_FINAL_TYPE (CtokToken, ctok_token, G_TYPE_OBJECT)
 
@@ -361,10 +377,6 @@ node_recycle (CtokToken *self,
   ctok_atomic_store64 (&node->id, node->id + CTOK_NODE_GENERATION);
   node->kind = CTOK_NODE_FREE;
   node->flags = 0;
-  node->callback = NULL;
-  node->user_data = NULL;
-  node->destroy = NULL;
-  node->prev = NULL;
   node->next = self->free_nodes;
   self->free_nodes = node;
 }
@@ -422,9 +434,20 @@ node_drop (CtokNode *node)
     }
 }
 
+/* What a token must do outside its lock once cancelled, collected by
+ * begin_cancel() under the lock that switched its state. */
+typedef struct
+{
+  GCancellable *cancellable;  /* a reference */
+  CtokLinks    *links;        /* stolen */
+} StartWork;
+
 static gboolean begin_cancel        (CtokToken  *self,
-                                     CtokReason *reason);
-static void     ctok_token_notify   (CtokToken  *self);
+                                     CtokReason *reason,
+                                     CtokToken  *parent,
+                                     StartWork  *work);
+static void     ctok_token_notify   (CtokToken  *self,
+                                     StartWork  *work);
 static gboolean remove_registration (CtokToken  *self,
                                      guint64     id,
                                      gboolean    wait);
@@ -436,7 +459,8 @@ static void     propagate_deadline     (CtokToken *self);
 static CtokToken *
 link_fire (CtokToken    *parent,
            CtokNodeKind  kind,
-           CtokToken    *child)
+           CtokToken    *child,
+           StartWork    *work)
 {
   if (kind == CTOK_NODE_LINK_ALL)
     {
@@ -454,7 +478,7 @@ link_fire (CtokToken    *parent,
     }
 
   /* The child's reason is the parent's: one shared, immutable error. */
-  if (!begin_cancel (child, ctok_reason_ref (parent->reason)))
+  if (!begin_cancel (child, ctok_reason_ref (parent->reason), parent, work))
     return NULL;
 
   return child;
@@ -467,7 +491,8 @@ link_fire (CtokToken    *parent,
 static gboolean
 node_run (CtokToken  *self,
           CtokNode   *node,
-          CtokToken **child)
+          CtokToken **child,
+          StartWork  *work)
 {
   switch ((CtokNodeKind) node->kind)
     {
@@ -485,7 +510,7 @@ node_run (CtokToken  *self,
     case CTOK_NODE_LINK_ANY:
     case CTOK_NODE_LINK_ALL:
       /* No recursion: the caller's loop notifies the child. */
-      *child = link_fire (self, node->kind, node->user_data);
+      *child = link_fire (self, node->kind, node->user_data, work);
       return FALSE;
 
     case CTOK_NODE_FREE:
@@ -514,10 +539,11 @@ run_now (CtokToken         *self,
   if (kind == CTOK_NODE_LINK_ANY || kind == CTOK_NODE_LINK_ALL)
     {
       /* Linking to a cancelled parent: the child is born cancelled. */
-      CtokToken *child = link_fire (self, kind, user_data);
+      StartWork work;
+      CtokToken *child = link_fire (self, kind, user_data, &work);
 
       if (child != NULL)
-        ctok_token_notify (child);
+        ctok_token_notify (child, &work);
       return;
     }
 
@@ -678,10 +704,14 @@ steal_links (CtokToken *self)
 }
 
 /* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
- * caller ever succeeds; it must then run ctok_token_notify(). */
+ * caller ever succeeds; it must then run ctok_token_notify(). When a
+ * parent's link does it, @parent's registration is spent: forgetting it
+ * here spares the release a lookup. */
 static gboolean
 begin_cancel (CtokToken  *self,
-              CtokReason *reason)
+              CtokReason *reason,
+              CtokToken  *parent,
+              StartWork  *work)
 {
   GThread *thread;
   gboolean wake;
@@ -708,6 +738,23 @@ begin_cancel (CtokToken  *self,
   g_atomic_int_set (&self->state, STATE_NOTIFYING);
   wake = self->n_waiters > 0;
 
+  if (parent != NULL && self->links != NULL)
+    for (guint i = 0; i < self->links->n_links; i++)
+      if (self->links->items[i].parent == parent)
+        {
+          self->links->items[i].id = 0;
+          break;
+        }
+
+  /* What start_notify() needs, in the same critical section. The shared
+   * cancellable holds a reference from its token, so this one never
+   * triggers a toggle notification. */
+  work->cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
+  work->links = g_steal_pointer (&self->links);
+  /* Nothing pending is left behind: the deadline's work is done. */
+  if (self->deadline != NULL)
+    ctok_timer_disarm (&self->deadline->entry);
+
   g_mutex_unlock (&self->mutex);
 
   if (wake)
@@ -720,30 +767,20 @@ begin_cancel (CtokToken  *self,
  * token's GCancellable is cancelled first (as .NET sets its wait handle
  * first), so callbacks and GIO see one consistent state. */
 static void
-start_notify (CtokToken *self)
+start_notify (CtokToken *self,
+              StartWork *work)
 {
-  GCancellable *cancellable;
-  CtokLinks *links;
-
-  g_mutex_lock (&self->mutex);
-  cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
-  links = g_steal_pointer (&self->links);
-  /* Nothing pending is left behind: the deadline's work is done. */
-  if (self->deadline != NULL)
-    ctok_timer_disarm (&self->deadline->entry);
-  g_mutex_unlock (&self->mutex);
-
   /* A cancelled child needs its parents no more: long-lived parents do not
    * collect registrations of children that are done. */
-  release_links (links);
+  release_links (work->links);
 
-  if (cancellable != NULL)
+  if (work->cancellable != NULL)
     {
-      g_cancellable_cancel (cancellable);
-      g_object_unref (cancellable);
+      g_cancellable_cancel (work->cancellable);
+      g_object_unref (work->cancellable);
     }
 
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CANCELLED]);
+  notify_in_context (self, properties[PROP_CANCELLED]);
 }
 
 /* A token being notified, and the registration of the token below it on
@@ -793,25 +830,39 @@ finish_node (CtokToken *token,
  * would if the link called cancel), so a chain of any length is a loop
  * rather than a recursion. */
 static void
-ctok_token_notify (CtokToken *self)
+ctok_token_notify (CtokToken *self,
+                   StartWork *work)
 {
   NotifyFrame inline_stack[16];
   NotifyFrame *stack = inline_stack;
   gsize stack_size = G_N_ELEMENTS (inline_stack);
   gsize depth = 0;
+  CtokNode *done = NULL;       /* the node just run, to finish with the next pop */
+  gboolean done_in_flight = FALSE;
 
-  start_notify (self);
+  start_notify (self, work);
   stack[depth++] = (NotifyFrame) { self, NULL };
 
   while (depth > 0)
     {
       CtokToken *token = stack[depth - 1].token;
       CtokToken *child = NULL;
+      StartWork child_work;
       CtokNode *node;
-      gboolean in_flight;
       gboolean wake;
 
+      /* One critical section per registration: finish the one that ran,
+       * take the next. */
       g_mutex_lock (&token->mutex);
+
+      if (done != NULL)
+        {
+          ctok_atomic_store64 (&token->executing_id, 0);
+          if (!done_in_flight)
+            node_recycle (token, done);
+          done = NULL;
+        }
+      wake = token->n_waiters > 0;
 
       node = token->head;
       if (node == NULL)
@@ -824,7 +875,6 @@ ctok_token_notify (CtokToken *self)
            * (waking uses its address only), unless we own it. */
           token->executing_thread = NULL;
           g_atomic_int_set (&token->state, STATE_NOTIFIED);
-          wake = token->n_waiters > 0;
           resurrected = token->resurrected;
           token->resurrected = FALSE;
           g_mutex_unlock (&token->mutex);
@@ -847,11 +897,14 @@ ctok_token_notify (CtokToken *self)
 
       g_mutex_unlock (&token->mutex);
 
-      in_flight = node_run (token, node, &child);
+      /* Someone waited for the registration that finished above. */
+      if (wake)
+        ctok_token_wake_waiters (token);
 
+      done_in_flight = node_run (token, node, &child, &child_work);
       if (child == NULL)
         {
-          finish_node (token, node, in_flight);
+          done = node;
           continue;
         }
 
@@ -864,7 +917,7 @@ ctok_token_notify (CtokToken *self)
             stack = g_memdup2 (inline_stack, sizeof inline_stack);
           stack = g_renew (NotifyFrame, stack, stack_size);
         }
-      start_notify (child);
+      start_notify (child, &child_work);
       stack[depth++] = (NotifyFrame) { child, node };
     }
 
@@ -876,8 +929,10 @@ void
 ctok_token_cancel_internal (CtokToken  *self,
                             CtokReason *reason)
 {
-  if (begin_cancel (self, reason))
-    ctok_token_notify (self);
+  StartWork work;
+
+  if (begin_cancel (self, reason, NULL, &work))
+    ctok_token_notify (self, &work);
 }
 
 static gboolean
@@ -1187,7 +1242,7 @@ propagate_deadline (CtokToken *origin)
     {
       CtokNode *node;
 
-      g_object_notify_by_pspec (G_OBJECT (token), properties[PROP_DEADLINE]);
+      notify_in_context (token, properties[PROP_DEADLINE]);
 
       g_mutex_lock (&token->mutex);
       for (node = token->head; node != NULL; node = node->next)
@@ -1407,11 +1462,6 @@ remove_registration (CtokToken *self,
 
 /* --- GObject --- */
 
-static void
-ctok_token_dispatch_properties_changed (GObject     *object,
-                                        guint        n_pspecs,
-                                        GParamSpec **pspecs);
-
 /* Main-context deliveries of a token's callbacks borrow the token: before it
  * goes, take back those not dispatched yet (their destroy notifies still run
  * in their contexts), and wait for one being dispatched right now. */
@@ -1456,51 +1506,60 @@ ctok_token_dispose (GObject *object)
   CtokToken *self = CTOK_TOKEN (object);
   GThread *thread = g_thread_self ();
   GCancellable *cancellable;
-  gboolean notifying_here;
+  CtokNode *stolen = NULL;
+  CtokLinks *links;
+  gboolean in_flight;
+  gboolean wake = FALSE;
+
+  g_mutex_lock (&self->mutex);
 
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
    * the loop is done, which then drops this reference. */
-  g_mutex_lock (&self->mutex);
-  notifying_here = self->state == STATE_NOTIFYING && self->executing_thread == thread;
-  if (notifying_here)
-    self->resurrected = TRUE;
-  g_mutex_unlock (&self->mutex);
-
-  if (notifying_here)
+  if (self->state == STATE_NOTIFYING && self->executing_thread == thread)
     {
+      self->resurrected = TRUE;
+      g_mutex_unlock (&self->mutex);
       g_object_ref (self);
       return;
     }
 
   /* Nobody can cancel a token nobody references: from here on no
-   * cancellation can start (its registrations go now)... */
-  freeze (self);
+   * cancellation can start, and its registrations go now. */
+  if (self->state == STATE_NOT_CANCELLED && (self->flags & TOKEN_FROZEN) == 0)
+    {
+      stolen = steal_nodes (self, TRUE, NULL);
+      wake = self->n_waiters > 0;
+    }
+  cancellable = g_steal_pointer (&self->cancellable);
+  links = g_steal_pointer (&self->links);
+  in_flight = self->in_flight != NULL;
 
-  /* ...but one that started may be running on another thread: let it
+  g_mutex_unlock (&self->mutex);
+
+  if (wake)
+    ctok_token_wake_waiters (self);
+  drop_nodes (self, stolen);
+
+  /* A cancellation that started may be running on another thread: let it
    * finish with the token. */
   if (!notified (self))
     ctok_token_block_until (self, notified, self);
 
-  g_mutex_lock (&self->mutex);
-  cancellable = g_steal_pointer (&self->cancellable);
-  g_mutex_unlock (&self->mutex);
-
+  /* The shared cancellable, parents, the timer and deadline updates use the
+   * token without a reference: take it out of their hands. */
   if (cancellable != NULL)
     {
       ctok_cancellable_detach (cancellable);
       g_object_unref (cancellable);
     }
-
-  /* Parents, the timer and deadline updates use the token without a
-   * reference: take it out of their hands. */
-  release_links (steal_links (self));
+  release_links (links);
   if (self->deadline != NULL)
     ctok_timer_disarm_sync (&self->deadline->entry);
   if (g_atomic_int_get (&self->pins) > 0)
     ctok_token_block_until (self, unpinned, self);
-
-  orphan_in_flight (self);
+  if (in_flight)
+    orphan_in_flight (self);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->dispose (object);
 }
@@ -1554,7 +1613,6 @@ ctok_token_class_init (CtokTokenClass *klass)
   object_class->dispose = ctok_token_dispose;
   object_class->finalize = ctok_token_finalize;
   object_class->get_property = ctok_token_get_property;
-  object_class->dispatch_properties_changed = ctok_token_dispatch_properties_changed;
 
   /**
    * CtokToken:cancelled: (getter is_cancelled)
@@ -1595,6 +1653,9 @@ ctok_token_class_init (CtokTokenClass *klass)
                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  notify_signal_id = g_signal_lookup ("notify", G_TYPE_OBJECT);
+  g_atomic_pointer_set (&token_class, klass);
 }
 
 static void
@@ -1619,9 +1680,8 @@ ctok_token_new_internal (void)
  * when this is queued, and a strong one could outlive that dispose. */
 typedef struct
 {
-  GWeakRef     object;
-  guint        n_pspecs;
-  GParamSpec **pspecs;
+  GWeakRef    object;
+  GParamSpec *pspec;
 } DeferredNotify;
 
 static void
@@ -1629,9 +1689,6 @@ deferred_notify_free (gpointer data)
 {
   DeferredNotify *deferred = data;
 
-  for (guint i = 0; i < deferred->n_pspecs; i++)
-    g_param_spec_unref (deferred->pspecs[i]);
-  g_free (deferred->pspecs);
   g_weak_ref_clear (&deferred->object);
   g_free (deferred);
 }
@@ -1644,41 +1701,42 @@ deferred_notify_dispatch (gpointer data)
 
   if (object != NULL)
     {
-      G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (object,
-                                                                             deferred->n_pspecs,
-                                                                             deferred->pspecs);
+      g_object_notify_by_pspec (object, deferred->pspec);
       g_object_unref (object);
     }
 
   return G_SOURCE_REMOVE;
 }
 
-/* GObject calls this only when someone listens to notify, so a token nobody
- * watches pays nothing for it. */
+/* Emits notify for @pspec in the token's main context: at once if this
+ * thread owns that context or can acquire it, otherwise from an idle in
+ * it. A token nobody listens to costs one check: GObject's own shortcut
+ * for objects without notify handlers is lost if a class overrides how
+ * notifications are dispatched, so we look first instead. */
 static void
-ctok_token_dispatch_properties_changed (GObject     *object,
-                                        guint        n_pspecs,
-                                        GParamSpec **pspecs)
+notify_in_context (CtokToken  *self,
+                   GParamSpec *pspec)
 {
-  CtokToken *self = CTOK_TOKEN (object);
-  GMainContext *context = self->context != NULL ? self->context : g_main_context_default ();
+  GMainContext *context;
   DeferredNotify *deferred;
   GSource *idle;
 
+  if (!g_signal_has_handler_pending (self, notify_signal_id,
+                                     g_param_spec_get_name_quark (pspec), TRUE))
+    return;
+
+  context = self->context != NULL ? self->context : g_main_context_default ();
   if (g_main_context_acquire (context))
     {
-      G_OBJECT_CLASS (ctok_token_parent_class)->dispatch_properties_changed (object, n_pspecs, pspecs);
+      g_object_notify_by_pspec (G_OBJECT (self), pspec);
       g_main_context_release (context);
       return;
     }
 
   /* Another thread runs the context: notify there. */
   deferred = g_new0 (DeferredNotify, 1);
-  g_weak_ref_init (&deferred->object, object);
-  deferred->n_pspecs = n_pspecs;
-  deferred->pspecs = g_new (GParamSpec *, n_pspecs);
-  for (guint i = 0; i < n_pspecs; i++)
-    deferred->pspecs[i] = g_param_spec_ref (pspecs[i]);
+  g_weak_ref_init (&deferred->object, self);
+  deferred->pspec = pspec;  /* the class keeps it */
 
   idle = g_idle_source_new ();
   g_source_set_priority (idle, G_PRIORITY_DEFAULT);
@@ -1761,7 +1819,7 @@ ctok_token_can_be_cancelled (CtokToken *self)
 gboolean
 ctok_token_is_cancelled (CtokToken *self)
 {
-  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  return_val_if_not_token (self, FALSE);
 
   return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
 }
@@ -1885,7 +1943,7 @@ ctok_token_register (CtokToken         *self,
                      gpointer           user_data,
                      GDestroyNotify     destroy)
 {
-  g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
+  return_val_if_not_token (self, 0);
   g_return_val_if_fail (callback != NULL, 0);
 
   return add_node (self, CTOK_NODE_CALLBACK, callback, user_data, destroy);
@@ -1978,7 +2036,7 @@ gboolean
 ctok_token_unregister (CtokToken *self,
                        guint64    id)
 {
-  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  return_val_if_not_token (self, FALSE);
 
   return remove_registration (self, id, TRUE);
 }
@@ -2003,7 +2061,7 @@ gboolean
 ctok_token_unregister_nowait (CtokToken *self,
                               guint64    id)
 {
-  g_return_val_if_fail (CTOK_IS_TOKEN (self), FALSE);
+  return_val_if_not_token (self, FALSE);
 
   return remove_registration (self, id, FALSE);
 }
