@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-cancellable-private.h"
 
 /* Two kinds of bridge, one private subclass:
@@ -44,8 +45,8 @@ G_DEFINE_FINAL_TYPE (CtokCancellable, ctok_cancellable, G_TYPE_CANCELLABLE)
 /* Guards the shared bridges' back pointers. Contention is rare: it is taken
  * when a shared cancellable is cancelled from outside, and when its token is
  * finalized. */
-static GMutex guard_mutex;
-static GCond  guard_cond;
+static CtokMutex guard_mutex;
+static CtokCond  guard_cond;
 
 static void
 ctok_cancellable_cancelled (GCancellable *cancellable)
@@ -57,13 +58,13 @@ ctok_cancellable_cancelled (GCancellable *cancellable)
   if (!self->shared)
     return;
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   while (self->executing != NULL && self->executing != thread)
-    g_cond_wait (&guard_cond, &guard_mutex);
+    ctok_cond_wait (&guard_cond, &guard_mutex);
   token = self->token;
   if (token != NULL)
     self->executing = thread;
-  g_mutex_unlock (&guard_mutex);
+  ctok_mutex_unlock (&guard_mutex);
 
   if (token == NULL)
     return;
@@ -72,10 +73,10 @@ ctok_cancellable_cancelled (GCancellable *cancellable)
   if (!ctok_token_is_cancelled (token))
     ctok_token_cancel_internal (token, ctok_reason_new_cancelled ());
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   self->executing = NULL;
-  g_cond_broadcast (&guard_cond);
-  g_mutex_unlock (&guard_mutex);
+  ctok_cond_broadcast (&guard_cond);
+  ctok_mutex_unlock (&guard_mutex);
 }
 
 static void
@@ -144,11 +145,11 @@ ctok_cancellable_detach (GCancellable *shared)
   CtokCancellable *self = CTOK_CANCELLABLE (shared);
   GThread *thread = g_thread_self ();
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   self->token = NULL;
   while (self->executing != NULL && self->executing != thread)
-    g_cond_wait (&guard_cond, &guard_mutex);
-  g_mutex_unlock (&guard_mutex);
+    ctok_cond_wait (&guard_cond, &guard_mutex);
+  ctok_mutex_unlock (&guard_mutex);
 }
 
 GCancellable *
@@ -214,13 +215,13 @@ follow_cancelled (GCancellable *cancellable,
   GThread *thread = g_thread_self ();
   CtokToken *token;
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   while (shim->executing != NULL && shim->executing != thread)
-    g_cond_wait (&guard_cond, &guard_mutex);
+    ctok_cond_wait (&guard_cond, &guard_mutex);
   token = shim->token;
   if (token != NULL)
     shim->executing = thread;
-  g_mutex_unlock (&guard_mutex);
+  ctok_mutex_unlock (&guard_mutex);
 
   if (token == NULL)
     return;
@@ -228,10 +229,10 @@ follow_cancelled (GCancellable *cancellable,
   /* A GCancellable has no reason to give. */
   ctok_token_cancel_internal (token, ctok_reason_new_cancelled ());
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   shim->executing = NULL;
-  g_cond_broadcast (&guard_cond);
-  g_mutex_unlock (&guard_mutex);
+  ctok_cond_broadcast (&guard_cond);
+  ctok_mutex_unlock (&guard_mutex);
 }
 
 CtokFollow *
@@ -259,11 +260,11 @@ ctok_follow_free (CtokFollow *follow)
   FollowShim *shim = follow->shim;
   GThread *thread = g_thread_self ();
 
-  g_mutex_lock (&guard_mutex);
+  ctok_mutex_lock (&guard_mutex);
   shim->token = NULL;
   while (shim->executing != NULL && shim->executing != thread)
-    g_cond_wait (&guard_cond, &guard_mutex);
-  g_mutex_unlock (&guard_mutex);
+    ctok_cond_wait (&guard_cond, &guard_mutex);
+  ctok_mutex_unlock (&guard_mutex);
 
   /* Never g_cancellable_disconnect(): see above. */
   if (follow->handler != 0)

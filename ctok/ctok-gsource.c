@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-gsource-private.h"
 
 /* --- ctok_token_create_source() ---
@@ -26,6 +27,7 @@ static void
 token_gsource_ready (CtokToken *token,
                      gpointer   user_data)
 {
+  ctok_tsan_release (user_data);
   g_source_set_ready_time (user_data, 0);
 }
 
@@ -35,6 +37,8 @@ token_gsource_dispatch (GSource     *source,
                         gpointer     user_data)
 {
   CtokTokenGSource *self = (CtokTokenGSource *) source;
+
+  ctok_tsan_acquire (source);
 
   /* A token is cancelled once: never ready again. */
   g_source_set_ready_time (source, -1);
@@ -110,6 +114,7 @@ ctok_token_gsource_new (CtokToken *token)
   g_source_set_dispose_function (source, token_gsource_dispose);
   self->token = g_object_ref (token);
   self->registration = ctok_token_add_internal (token, token_gsource_ready, source, NULL);
+  ctok_tsan_release (source);
 
   return source;
 }
@@ -125,6 +130,7 @@ ctok_token_gsource_new (CtokToken *token)
  *   FIRED -> DROPPED -> CLEANING          withdrawn after it fired, before the
  *                                         context dispatched it
  *   FIRED/DROPPED -> ORPHANED             the token went away first
+ *   RUNNING -> RUNNING_ORPHANED           the callback itself let the token go
  *
  * While the token holds the registration, its node owns one reference on the
  * source. Once fired, the node is "in flight": it keeps its id, so that
@@ -150,6 +156,7 @@ enum
   CONTEXT_DROPPED,
   CONTEXT_CLEANING,
   CONTEXT_ORPHANED,
+  CONTEXT_RUNNING_ORPHANED,  /* the callback dropped its token's last reference */
 };
 
 struct _CtokContextSource
@@ -200,13 +207,19 @@ context_source_dispatch (GSource     *source,
 {
   CtokContextSource *self = (CtokContextSource *) source;
 
+  ctok_tsan_acquire (self);
   g_source_set_ready_time (source, -1);
 
   if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_RUNNING))
     {
       g_atomic_pointer_set (&self->running_thread, g_thread_self ());
       self->callback (self->token, self->user_data);
-      context_source_release_node (self);
+      /* Unless the callback dropped the token's last reference (its
+       * dispose then took the node back), give the node back. */
+      if (g_atomic_int_get (&self->state) == CONTEXT_RUNNING)
+        context_source_release_node (self);
+      else
+        self->node = NULL;
       g_atomic_int_set (&self->state, CONTEXT_DONE);
     }
   else if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_DROPPED, CONTEXT_CLEANING))
@@ -222,6 +235,8 @@ static void
 context_source_finalize (GSource *source)
 {
   CtokContextSource *self = (CtokContextSource *) source;
+
+  ctok_tsan_acquire (self);
 
   /* The context was destroyed before it could dispatch. */
   if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_CLEANING) ||
@@ -257,6 +272,7 @@ ctok_context_source_new (GMainContext      *context,
 
   g_source_set_static_name (source, "[ctok] registration");
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  ctok_tsan_release (self);
   g_source_attach (source, context);
 
   /* The reference we return is the registration's. */
@@ -284,6 +300,7 @@ ctok_context_source_fire (CtokContextSource *self,
   /* May have been withdrawn already; the dispatch then only cleans up. */
   g_atomic_int_compare_and_exchange (&self->state, CONTEXT_ARMED, CONTEXT_FIRED);
 
+  ctok_tsan_release (self);
   g_source_set_ready_time ((GSource *) self, 0);
   g_source_unref ((GSource *) self);
 }
@@ -296,6 +313,7 @@ ctok_context_source_drop (CtokContextSource *self)
   g_atomic_int_set (&self->state, CONTEXT_DROPPED);
 
   /* The destroy notify runs in the context. */
+  ctok_tsan_release (self);
   g_source_set_ready_time ((GSource *) self, 0);
   g_source_unref ((GSource *) self);
 }
@@ -327,6 +345,15 @@ ctok_context_source_orphan_locked (CtokContextSource *self)
   for (;;)
     {
       int state = g_atomic_int_get (&self->state);
+
+      /* Dispatching on this thread: the token is going away from inside the
+       * callback, which must not wait for itself. It won't use the token
+       * again. */
+      if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) == g_thread_self ())
+        {
+          g_atomic_int_set (&self->state, CONTEXT_RUNNING_ORPHANED);
+          return TRUE;
+        }
 
       if (state == CONTEXT_RUNNING || state == CONTEXT_CLEANING)
         return FALSE;

@@ -49,8 +49,13 @@ struct _CtokNode
 };
 
 /* An id is (generation << CTOK_NODE_INDEX_BITS) | (arena index + 1); it is
- * never 0, and a node's generation moves on each time it is reused. */
-#define CTOK_NODE_INDEX_BITS 28
+ * never 0, and a node's generation moves on each time it is reused. Ids
+ * use 53 bits, so a JavaScript number holds one exactly: 26 for the index
+ * (67 million live registrations) and 27 for the generation (a node reused
+ * 134 million times before an old id could name it again). */
+#define CTOK_NODE_INDEX_BITS 26
+#define CTOK_NODE_ID_BITS    53
+#define CTOK_NODE_ID_MASK    ((G_GUINT64_CONSTANT (1) << CTOK_NODE_ID_BITS) - 1)
 #define CTOK_NODE_INDEX_MASK ((G_GUINT64_CONSTANT (1) << CTOK_NODE_INDEX_BITS) - 1)
 #define CTOK_NODE_GENERATION ((G_GUINT64_CONSTANT (1) << CTOK_NODE_INDEX_BITS))
 

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-node-private.h"
 
 /* Chunk k holds (CHUNK0_NODES << k) nodes, so the arena grows geometrically
@@ -15,7 +16,7 @@
 #define N_CHUNKS     21
 #define MAX_NODES    (((guint64) 1 << CTOK_NODE_INDEX_BITS) - 1)
 
-static GMutex    pool_mutex;
+static CtokMutex    pool_mutex;
 static CtokNode *pool_free;            /* released nodes, linked through ->next */
 static CtokNode *chunks[N_CHUNKS];     /* published with release semantics */
 static guint     n_indices;            /* indices handed out; atomic */
@@ -36,7 +37,7 @@ ctok_node_alloc (CtokToken *owner)
 {
   CtokNode *node;
 
-  g_mutex_lock (&pool_mutex);
+  ctok_mutex_lock (&pool_mutex);
 
   if (pool_free != NULL)
     {
@@ -61,7 +62,7 @@ ctok_node_alloc (CtokToken *owner)
       g_atomic_int_set (&n_indices, index + 1);
     }
 
-  g_mutex_unlock (&pool_mutex);
+  ctok_mutex_unlock (&pool_mutex);
 
   node->prev = node->next = NULL;
   node->kind = CTOK_NODE_FREE;
@@ -87,10 +88,10 @@ ctok_node_release_list (CtokNode *list)
         break;
     }
 
-  g_mutex_lock (&pool_mutex);
+  ctok_mutex_lock (&pool_mutex);
   last->next = pool_free;
   pool_free = list;
-  g_mutex_unlock (&pool_mutex);
+  ctok_mutex_unlock (&pool_mutex);
 }
 
 /* Maps an id to the node it was issued for, or NULL if no such node was ever

@@ -6,12 +6,13 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-timer-private.h"
 #include "ctok-token-private.h"
 
 /* Every deadline in the process sits in one binary min-heap, served by one
  * thread, "ctok-timer", started the first time a deadline is armed. The
- * thread sleeps until the earliest deadline (g_cond_wait_until(), on the
+ * thread sleeps until the earliest deadline (ctok_cond_wait_until(), on the
  * monotonic clock), fires what is due, and sleeps again. Arming, moving and
  * disarming are O(log n) under one short lock; no main loop is involved, so
  * deadlines fire whether or not any loop runs, and a million pending
@@ -23,9 +24,9 @@
  * from another thread with ctok_timer_disarm_sync() waits until it is done,
  * so its owner may then be freed. */
 
-static GMutex           timer_mutex;
-static GCond            timer_cond;      /* the thread sleeps on it */
-static GCond            fired_cond;      /* disarm_sync waits on it */
+static CtokMutex           timer_mutex;
+static CtokCond            timer_cond;      /* the thread sleeps on it */
+static CtokCond            fired_cond;      /* disarm_sync waits on it */
 static CtokTimerEntry **heap;
 static guint            heap_len;
 static guint            heap_size;
@@ -111,7 +112,7 @@ heap_remove (CtokTimerEntry *entry)
 static gpointer
 timer_thread (gpointer data)
 {
-  g_mutex_lock (&timer_mutex);
+  ctok_mutex_lock (&timer_mutex);
 
   for (;;)
     {
@@ -120,7 +121,7 @@ timer_thread (gpointer data)
 
       if (heap_len == 0)
         {
-          g_cond_wait (&timer_cond, &timer_mutex);
+          ctok_cond_wait (&timer_cond, &timer_mutex);
           continue;
         }
 
@@ -128,20 +129,20 @@ timer_thread (gpointer data)
       now = g_get_monotonic_time ();
       if (entry->due > now)
         {
-          g_cond_wait_until (&timer_cond, &timer_mutex, entry->due);
+          ctok_cond_wait_until (&timer_cond, &timer_mutex, entry->due);
           continue;
         }
 
       heap_remove (entry);
       firing = entry;
       firing_thread = g_thread_self ();
-      g_mutex_unlock (&timer_mutex);
+      ctok_mutex_unlock (&timer_mutex);
 
       ctok_token_deadline_expired (entry);
 
-      g_mutex_lock (&timer_mutex);
+      ctok_mutex_lock (&timer_mutex);
       firing = NULL;
-      g_cond_broadcast (&fired_cond);
+      ctok_cond_broadcast (&fired_cond);
     }
 
   return NULL;
@@ -154,7 +155,7 @@ ctok_timer_arm (CtokTimerEntry *entry,
 {
   gboolean wake;
 
-  g_mutex_lock (&timer_mutex);
+  ctok_mutex_lock (&timer_mutex);
 
   if (!thread_started)
     {
@@ -188,10 +189,10 @@ ctok_timer_arm (CtokTimerEntry *entry,
   /* The thread sleeps until the earliest deadline: wake it if that moved. */
   wake = heap[0] == entry;
 
-  g_mutex_unlock (&timer_mutex);
+  ctok_mutex_unlock (&timer_mutex);
 
   if (wake)
-    g_cond_signal (&timer_cond);
+    ctok_cond_signal (&timer_cond);
 }
 
 /* Takes @entry out of the heap if it is there. Never waits: it may be
@@ -199,10 +200,10 @@ ctok_timer_arm (CtokTimerEntry *entry,
 void
 ctok_timer_disarm (CtokTimerEntry *entry)
 {
-  g_mutex_lock (&timer_mutex);
+  ctok_mutex_lock (&timer_mutex);
   if (entry->index != CTOK_TIMER_NOT_ARMED)
     heap_remove (entry);
-  g_mutex_unlock (&timer_mutex);
+  ctok_mutex_unlock (&timer_mutex);
 }
 
 /* Takes @entry out of the heap and, if the timer thread is firing it,
@@ -213,10 +214,10 @@ ctok_timer_disarm_sync (CtokTimerEntry *entry)
 {
   GThread *self = g_thread_self ();
 
-  g_mutex_lock (&timer_mutex);
+  ctok_mutex_lock (&timer_mutex);
   if (entry->index != CTOK_TIMER_NOT_ARMED)
     heap_remove (entry);
   while (firing == entry && firing_thread != self)
-    g_cond_wait (&fired_cond, &timer_mutex);
-  g_mutex_unlock (&timer_mutex);
+    ctok_cond_wait (&fired_cond, &timer_mutex);
+  ctok_mutex_unlock (&timer_mutex);
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-token-source.h"
 #include "ctok-token-private.h"
 
@@ -59,7 +60,7 @@ struct _CtokTokenSource
   GPtrArray *unix_signals;
 };
 
-static GMutex unix_signals_mutex;
+static CtokMutex unix_signals_mutex;
 
 G_DEFINE_FINAL_TYPE (CtokTokenSource, ctok_token_source, G_TYPE_OBJECT)
 
@@ -223,9 +224,13 @@ ctok_token_source_is_cancelled (CtokTokenSource *self)
  * @self: a token source
  *
  * Makes a source that was never cancelled ready for reuse, as .NET's
- * `TryReset()`: every callback registered on its token is removed without
- * running (their destroy notifies run), as if the source were new. The token
- * stays the same object.
+ * `TryReset()`: every callback registered on its token with
+ * [method@Ctok.Token.register] or [method@Ctok.Token.register_in_context] is
+ * removed without running (their destroy notifies run), and the source's own
+ * deadline is disarmed, as if the source were new. ctok's own registrations
+ * stay: the sources of [method@Ctok.Token.create_source], the cancellables of
+ * [method@Ctok.Token.new_cancellable], links to and from other tokens. The
+ * token stays the same object.
  *
  * A source that was cancelled cannot be reset: a token goes one way only.
  *
@@ -364,7 +369,7 @@ ctok_token_source_new_linked_all (CtokToken * const *tokens,
 
 /**
  * ctok_token_source_new_linked_to_cancellable:
- * @cancellable: a cancellable
+ * @cancellable: (not nullable): a cancellable
  *
  * Creates a source whose token is cancelled, with the reason
  * `G_IO_ERROR_CANCELLED`, when @cancellable is (at once if it already is).
@@ -523,6 +528,30 @@ ctok_token_source_cancel_at (CtokTokenSource *self,
 }
 
 /**
+ * ctok_token_source_clear_deadline:
+ * @self: a token source
+ *
+ * Disarms the source's own deadline, if it has one; the same as
+ * [method@Ctok.TokenSource.cancel_at] with `G_MAXINT64`, which JavaScript
+ * cannot pass exactly. Deadlines inherited through links still apply. On a
+ * cancelled source it does nothing.
+ *
+ * Calling this on a closed source is a programmer error.
+ *
+ * This function is thread-safe.
+ *
+ * Since: 1.0
+ */
+void
+ctok_token_source_clear_deadline (CtokTokenSource *self)
+{
+  g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
+  return_if_closed (self, );
+
+  ctok_token_set_deadline_internal (self->token, G_MAXINT64);
+}
+
+/**
  * ctok_token_source_get_deadline:
  * @self: a token source
  *
@@ -648,8 +677,9 @@ cancel_on_unix_signal_cb (gpointer user_data)
 
   if (self != NULL)
     {
-      /* Translators: %s is the name of a Unix signal, such as SIGINT. */
       GError *error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                   /* Translators: %s is the name of a Unix
+                                    * signal, such as SIGINT. */
                                    _("Cancelled by signal %s"), signal_name (data->signum));
 
       cancel_for_event (self, ctok_reason_new_take (error));
@@ -706,12 +736,12 @@ ctok_token_source_cancel_on_unix_signal (CtokTokenSource *self,
   g_source_set_callback (source, cancel_on_unix_signal_cb, data, unix_signal_data_free);
   id = g_source_attach (source, NULL);
 
-  g_mutex_lock (&unix_signals_mutex);
+  ctok_mutex_lock (&unix_signals_mutex);
   if (self->unix_signals == NULL)
     g_atomic_pointer_set (&self->unix_signals,
                           g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref));
   g_ptr_array_add (self->unix_signals, source);
-  g_mutex_unlock (&unix_signals_mutex);
+  ctok_mutex_unlock (&unix_signals_mutex);
 
   return id;
 }
@@ -724,9 +754,9 @@ destroy_unix_signals (CtokTokenSource *self)
   if (g_atomic_pointer_get (&self->unix_signals) == NULL)
     return;
 
-  g_mutex_lock (&unix_signals_mutex);
+  ctok_mutex_lock (&unix_signals_mutex);
   sources = g_steal_pointer (&self->unix_signals);
-  g_mutex_unlock (&unix_signals_mutex);
+  ctok_mutex_unlock (&unix_signals_mutex);
 
   if (sources == NULL)
     return;

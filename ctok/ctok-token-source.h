@@ -58,6 +58,8 @@ CTOK_AVAILABLE_IN_ALL
 void             ctok_token_source_cancel_at         (CtokTokenSource *self,
                                                       gint64           deadline_us);
 CTOK_AVAILABLE_IN_ALL
+void             ctok_token_source_clear_deadline    (CtokTokenSource *self);
+CTOK_AVAILABLE_IN_ALL
 gint64           ctok_token_source_get_deadline      (CtokTokenSource *self);
 
 CTOK_AVAILABLE_IN_ALL

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "ctok-private.h"
+#include "ctok-lock-private.h"
 #include "ctok-token-private.h"
 #include "ctok-cancellable-private.h"
 #include "ctok-gsource-private.h"
@@ -145,7 +146,7 @@ struct _CtokToken
 
   /* Protects everything below. Held only for pointer updates: no callback,
    * destroy notify or unreference ever runs under it. */
-  GMutex mutex;
+  CtokMutex mutex;
 
   guint n_registrations;      /* nodes in @head */
   guint n_waiters;            /* threads blocked on this token */
@@ -162,6 +163,7 @@ struct _CtokToken
 
   /* Immutable after construction. */
   GMainContext *context;      /* where notify is emitted; NULL: the global default */
+  GThread *home;              /* the thread that created the token */
 };
 
 
@@ -261,8 +263,8 @@ ctok_reason_get_error (CtokReason *reason)
 
 typedef struct
 {
-  GMutex mutex;
-  GCond  cond;
+  CtokMutex mutex;
+  CtokCond  cond;
 } WaitStripe;
 
 static WaitStripe wait_stripes[N_WAIT_STRIPES];
@@ -278,9 +280,9 @@ ctok_token_wake_waiters (CtokToken *self)
 {
   WaitStripe *stripe = wait_stripe_for (self);
 
-  g_mutex_lock (&stripe->mutex);
-  g_cond_broadcast (&stripe->cond);
-  g_mutex_unlock (&stripe->mutex);
+  ctok_mutex_lock (&stripe->mutex);
+  ctok_cond_broadcast (&stripe->cond);
+  ctok_mutex_unlock (&stripe->mutex);
 }
 
 /* Blocks until @done returns TRUE or @end_time (monotonic, -1: never) passes.
@@ -294,26 +296,26 @@ block_until (CtokToken    *self,
   WaitStripe *stripe = wait_stripe_for (self);
   gboolean ok = TRUE;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   self->n_waiters++;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
-  g_mutex_lock (&stripe->mutex);
+  ctok_mutex_lock (&stripe->mutex);
   while (!done (data))
     {
       if (end_time < 0)
-        g_cond_wait (&stripe->cond, &stripe->mutex);
-      else if (!g_cond_wait_until (&stripe->cond, &stripe->mutex, end_time))
+        ctok_cond_wait (&stripe->cond, &stripe->mutex);
+      else if (!ctok_cond_wait_until (&stripe->cond, &stripe->mutex, end_time))
         {
           ok = done (data);
           break;
         }
     }
-  g_mutex_unlock (&stripe->mutex);
+  ctok_mutex_unlock (&stripe->mutex);
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   self->n_waiters--;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   return ok;
 }
@@ -374,7 +376,7 @@ node_recycle (CtokToken *self,
               CtokNode  *node)
 {
   /* A new generation: the id issued for this use goes stale right now. */
-  ctok_atomic_store64 (&node->id, node->id + CTOK_NODE_GENERATION);
+  ctok_atomic_store64 (&node->id, (node->id + CTOK_NODE_GENERATION) & CTOK_NODE_ID_MASK);
   node->kind = CTOK_NODE_FREE;
   node->flags = 0;
   node->next = self->free_nodes;
@@ -444,7 +446,8 @@ typedef struct
 
 static gboolean begin_cancel        (CtokToken  *self,
                                      CtokReason *reason,
-                                     CtokToken  *parent,
+                                     guint64     consumed,
+                                     gboolean    if_due,
                                      StartWork  *work);
 static void     ctok_token_notify   (CtokToken  *self,
                                      StartWork  *work);
@@ -460,6 +463,7 @@ static CtokToken *
 link_fire (CtokToken    *parent,
            CtokNodeKind  kind,
            CtokToken    *child,
+           guint64       id,
            StartWork    *work)
 {
   if (kind == CTOK_NODE_LINK_ALL)
@@ -468,17 +472,17 @@ link_fire (CtokToken    *parent,
       gboolean last;
 
       /* The links stay while a parent's registration is alive. */
-      g_mutex_lock (&child->mutex);
+      ctok_mutex_lock (&child->mutex);
       links = child->links;
       last = links != NULL && g_atomic_int_dec_and_test (&links->remaining);
-      g_mutex_unlock (&child->mutex);
+      ctok_mutex_unlock (&child->mutex);
 
       if (!last)
         return NULL;
     }
 
   /* The child's reason is the parent's: one shared, immutable error. */
-  if (!begin_cancel (child, ctok_reason_ref (parent->reason), parent, work))
+  if (!begin_cancel (child, ctok_reason_ref (parent->reason), id, FALSE, work))
     return NULL;
 
   return child;
@@ -510,7 +514,7 @@ node_run (CtokToken  *self,
     case CTOK_NODE_LINK_ANY:
     case CTOK_NODE_LINK_ALL:
       /* No recursion: the caller's loop notifies the child. */
-      *child = link_fire (self, node->kind, node->user_data, work);
+      *child = link_fire (self, node->kind, node->user_data, node->id, work);
       return FALSE;
 
     case CTOK_NODE_FREE:
@@ -540,7 +544,7 @@ run_now (CtokToken         *self,
     {
       /* Linking to a cancelled parent: the child is born cancelled. */
       StartWork work;
-      CtokToken *child = link_fire (self, kind, user_data, &work);
+      CtokToken *child = link_fire (self, kind, user_data, 0, &work);
 
       if (child != NULL)
         ctok_token_notify (child, &work);
@@ -563,7 +567,7 @@ add_node (CtokToken         *self,
   CtokNode *node;
   guint64 id;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   if G_LIKELY (self->state == STATE_NOT_CANCELLED && (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) == 0)
     {
@@ -574,13 +578,13 @@ add_node (CtokToken         *self,
       node->destroy = destroy;
       list_push (self, node);
       id = node->id;
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       return id;
     }
 
   cancelled = self->state != STATE_NOT_CANCELLED;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   /* Already cancelled: run now. Never cancellable: never runs. */
   if (cancelled)
@@ -608,11 +612,11 @@ ctok_token_release_node (CtokToken *self,
 {
   gboolean wake;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   in_flight_unlink (self, node);
   node_recycle (self, node);
   wake = self->n_waiters > 0;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -659,13 +663,13 @@ drop_nodes (CtokToken *self,
   for (node = stolen; node != NULL; node = node->next)
     node_drop (node);
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   for (node = stolen; node != NULL; node = next)
     {
       next = node->next;
       node_recycle (self, node);
     }
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 }
 
 /* --- Cancellation --- */
@@ -696,21 +700,25 @@ steal_links (CtokToken *self)
 {
   CtokLinks *links;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   links = g_steal_pointer (&self->links);
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   return links;
 }
 
 /* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
  * caller ever succeeds; it must then run ctok_token_notify(). When a
- * parent's link does it, @parent's registration is spent: forgetting it
- * here spares the release a lookup. */
+ * parent's link does it, that registration (@consumed) is spent: forgetting
+ * it here spares the release a lookup. (By id, not by parent: a child may
+ * be linked to the same parent twice.) With @if_due (the timer firing), it
+ * succeeds only if the token's own deadline has come: a deadline moved
+ * later or cleared meanwhile wins. */
 static gboolean
 begin_cancel (CtokToken  *self,
               CtokReason *reason,
-              CtokToken  *parent,
+              guint64     consumed,
+              gboolean    if_due,
               StartWork  *work)
 {
   GThread *thread;
@@ -724,11 +732,12 @@ begin_cancel (CtokToken  *self,
 
   thread = g_thread_self ();
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
-  if (self->state != STATE_NOT_CANCELLED || (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) != 0)
+  if (self->state != STATE_NOT_CANCELLED || (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) != 0 ||
+      (if_due && (self->deadline == NULL || self->deadline->own > g_get_monotonic_time ())))
     {
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
       ctok_reason_unref (reason);
       return FALSE;
     }
@@ -738,9 +747,9 @@ begin_cancel (CtokToken  *self,
   g_atomic_int_set (&self->state, STATE_NOTIFYING);
   wake = self->n_waiters > 0;
 
-  if (parent != NULL && self->links != NULL)
+  if (consumed != 0 && self->links != NULL)
     for (guint i = 0; i < self->links->n_links; i++)
-      if (self->links->items[i].parent == parent)
+      if (self->links->items[i].id == consumed)
         {
           self->links->items[i].id = 0;
           break;
@@ -755,7 +764,7 @@ begin_cancel (CtokToken  *self,
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -800,12 +809,12 @@ finish_node (CtokToken *token,
 {
   gboolean wake;
 
-  g_mutex_lock (&token->mutex);
+  ctok_mutex_lock (&token->mutex);
   ctok_atomic_store64 (&token->executing_id, 0);
   if (!in_flight)
     node_recycle (token, node);
   wake = token->n_waiters > 0;
-  g_mutex_unlock (&token->mutex);
+  ctok_mutex_unlock (&token->mutex);
 
   if (wake)
     ctok_token_wake_waiters (token);
@@ -853,7 +862,7 @@ ctok_token_notify (CtokToken *self,
 
       /* One critical section per registration: finish the one that ran,
        * take the next. */
-      g_mutex_lock (&token->mutex);
+      ctok_mutex_lock (&token->mutex);
 
       if (done != NULL)
         {
@@ -877,7 +886,7 @@ ctok_token_notify (CtokToken *self,
           g_atomic_int_set (&token->state, STATE_NOTIFIED);
           resurrected = token->resurrected;
           token->resurrected = FALSE;
-          g_mutex_unlock (&token->mutex);
+          ctok_mutex_unlock (&token->mutex);
 
           if (wake)
             ctok_token_wake_waiters (token);
@@ -895,7 +904,7 @@ ctok_token_notify (CtokToken *self,
         in_flight_push (token, node);  /* from now on, its GSource releases it */
       ctok_atomic_store64 (&token->executing_id, node->id);
 
-      g_mutex_unlock (&token->mutex);
+      ctok_mutex_unlock (&token->mutex);
 
       /* Someone waited for the registration that finished above. */
       if (wake)
@@ -931,7 +940,7 @@ ctok_token_cancel_internal (CtokToken  *self,
 {
   StartWork work;
 
-  if (begin_cancel (self, reason, NULL, &work))
+  if (begin_cancel (self, reason, 0, FALSE, &work))
     ctok_token_notify (self, &work);
 }
 
@@ -947,11 +956,11 @@ ctok_token_try_reset_internal (CtokToken *self)
   gboolean changed = FALSE;
   CtokNode *stolen;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
     {
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
       return FALSE;
     }
 
@@ -964,7 +973,7 @@ ctok_token_try_reset_internal (CtokToken *self)
       changed = update_deadline_locked (self);
     }
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   drop_nodes (self, stolen);
   if (changed)
@@ -982,13 +991,13 @@ freeze (CtokToken *self)
   CtokNode *stolen = NULL;
   gboolean wake = FALSE;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   if (self->state == STATE_NOT_CANCELLED && (self->flags & TOKEN_FROZEN) == 0)
     {
       stolen = steal_nodes (self, TRUE, NULL);
       wake = self->n_waiters > 0;
     }
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -1005,13 +1014,13 @@ ctok_token_close_internal (CtokToken *self)
 
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
       changed = update_deadline_locked (self);
     }
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (changed)
     propagate_deadline (self);
@@ -1057,7 +1066,7 @@ ctok_token_link (CtokToken         *self,
 
       g_object_ref (parent);
 
-      g_mutex_lock (&self->mutex);
+      ctok_mutex_lock (&self->mutex);
       /* Cancelled by a parent linked earlier: the links are gone. */
       released = self->links != links;
       if (!released)
@@ -1065,7 +1074,7 @@ ctok_token_link (CtokToken         *self,
           slot = links->n_links++;
           links->items[slot].parent = parent;
         }
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       if (released)
         {
@@ -1078,11 +1087,11 @@ ctok_token_link (CtokToken         *self,
       if (id == 0)
         continue;
 
-      g_mutex_lock (&self->mutex);
+      ctok_mutex_lock (&self->mutex);
       released = self->links != links;
       if (!released)
         links->items[slot].id = id;
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       /* Released while we registered: nobody else will remove it. */
       if (released)
@@ -1090,10 +1099,10 @@ ctok_token_link (CtokToken         *self,
     }
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   if (self->state == STATE_NOT_CANCELLED)
     update_deadline_locked (self);
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 }
 
 void
@@ -1109,11 +1118,11 @@ ctok_token_link_cancellable (CtokToken    *self,
   /* Cancels @self at once if @cancellable already is. */
   follow = ctok_follow_new (cancellable, self);
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   released = self->links != links;
   if (!released)
     links->follow = follow;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (released)
     ctok_follow_free (follow);
@@ -1244,7 +1253,7 @@ propagate_deadline (CtokToken *origin)
 
       notify_in_context (token, properties[PROP_DEADLINE]);
 
-      g_mutex_lock (&token->mutex);
+      ctok_mutex_lock (&token->mutex);
       for (node = token->head; node != NULL; node = node->next)
         if (node->kind == CTOK_NODE_LINK_ANY || node->kind == CTOK_NODE_LINK_ALL)
           {
@@ -1253,17 +1262,17 @@ propagate_deadline (CtokToken *origin)
             g_atomic_int_inc (&child->pins);
             g_ptr_array_add (children, child);
           }
-      g_mutex_unlock (&token->mutex);
+      ctok_mutex_unlock (&token->mutex);
 
       for (guint i = 0; i < children->len; i++)
         {
           CtokToken *child = g_ptr_array_index (children, i);
           gboolean changed = FALSE;
 
-          g_mutex_lock (&child->mutex);
+          ctok_mutex_lock (&child->mutex);
           if (child->state == STATE_NOT_CANCELLED && (child->flags & TOKEN_FROZEN) == 0)
             changed = update_deadline_locked (child);
-          g_mutex_unlock (&child->mutex);
+          ctok_mutex_unlock (&child->mutex);
 
           if (changed)
             g_ptr_array_add (pending, child);  /* stays pinned */
@@ -1293,11 +1302,11 @@ ctok_token_set_deadline_internal (CtokToken *self,
   CtokDeadline *deadline;
   gboolean changed;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
     {
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
       return;
     }
 
@@ -1310,7 +1319,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
        * keeps it as its deadline. */
       ctok_timer_disarm (&deadline->entry);
       ctok_atomic_store64 (&deadline->effective, MIN (deadline_us, deadline->effective));
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       ctok_token_cancel_internal (self, ctok_reason_new_timed_out ());
       return;
@@ -1318,7 +1327,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
 
   changed = update_deadline_locked (self);
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (changed)
     propagate_deadline (self);
@@ -1329,10 +1338,10 @@ ctok_token_get_own_deadline (CtokToken *self)
 {
   gint64 own = G_MAXINT64;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
     own = self->deadline->own;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   return own;
 }
@@ -1344,15 +1353,12 @@ ctok_token_deadline_expired (CtokTimerEntry *entry)
 {
   CtokDeadline *deadline = (CtokDeadline *) (gpointer) ((guint8 *) entry - G_STRUCT_OFFSET (CtokDeadline, entry));
   CtokToken *self = deadline->token;
-  gboolean due;
+  StartWork work;
 
-  /* Moved later while the timer was taking it out: the move wins. */
-  g_mutex_lock (&self->mutex);
-  due = deadline->own <= g_get_monotonic_time ();
-  g_mutex_unlock (&self->mutex);
-
-  if (due)
-    ctok_token_cancel_internal (self, ctok_reason_new_timed_out ());
+  /* Checked under the lock that cancels: a deadline moved later, cleared,
+   * or reset while the timer was taking it out wins. */
+  if (begin_cancel (self, ctok_reason_new_timed_out (), 0, TRUE, &work))
+    ctok_token_notify (self, &work);
 }
 
 /* --- Unregistering --- */
@@ -1398,13 +1404,13 @@ remove_registration (CtokToken *self,
   if (node == NULL)
     return FALSE;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   if (g_atomic_pointer_get (&node->owner) != self || ctok_atomic_load64 (&node->id) != id)
     {
       CtokToken *owner = g_atomic_pointer_get (&node->owner);
 
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       /* The registration is alive, on another token: a programmer error,
        * unlike a stale id, which is simply gone. */
@@ -1420,7 +1426,7 @@ remove_registration (CtokToken *self,
       list_unlink (self, node);
       copy = *node;
       node_recycle (self, node);
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       node_drop (&copy);
       return TRUE;
@@ -1432,7 +1438,7 @@ remove_registration (CtokToken *self,
        * node (nor go away) while we hold the token's lock. */
       CtokWithdraw result = ctok_context_source_withdraw_locked (node->user_data);
 
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       if (result == CTOK_WITHDRAW_RUNNING_ELSEWHERE && wait)
         {
@@ -1448,7 +1454,7 @@ remove_registration (CtokToken *self,
               ctok_atomic_load64 (&self->executing_id) == id &&
               self->executing_thread != g_thread_self ();
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (must_wait)
     {
@@ -1468,7 +1474,7 @@ remove_registration (CtokToken *self,
 static void
 orphan_in_flight (CtokToken *self)
 {
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   while (self->in_flight != NULL)
     {
@@ -1483,13 +1489,13 @@ orphan_in_flight (CtokToken *self)
         {
           NodeWait data = { node, node->id };
 
-          g_mutex_unlock (&self->mutex);
+          ctok_mutex_unlock (&self->mutex);
           block_until (self, node_released, &data, -1);
-          g_mutex_lock (&self->mutex);
+          ctok_mutex_lock (&self->mutex);
         }
     }
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 }
 
 static gboolean
@@ -1509,9 +1515,10 @@ ctok_token_dispose (GObject *object)
   CtokNode *stolen = NULL;
   CtokLinks *links;
   gboolean in_flight;
+  gboolean notifying_elsewhere;
   gboolean wake = FALSE;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
 
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
@@ -1519,7 +1526,7 @@ ctok_token_dispose (GObject *object)
   if (self->state == STATE_NOTIFYING && self->executing_thread == thread)
     {
       self->resurrected = TRUE;
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
       g_object_ref (self);
       return;
     }
@@ -1534,17 +1541,25 @@ ctok_token_dispose (GObject *object)
   cancellable = g_steal_pointer (&self->cancellable);
   links = g_steal_pointer (&self->links);
   in_flight = self->in_flight != NULL;
+  notifying_elsewhere = self->state == STATE_NOTIFYING;
 
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (wake)
     ctok_token_wake_waiters (self);
   drop_nodes (self, stolen);
 
   /* A cancellation that started may be running on another thread: let it
-   * finish with the token. */
+   * finish with the token. Seeing its state change is not enough: the
+   * canceller still unlocks the token's mutex after that, so take the lock
+   * once before anything can free it. */
   if (!notified (self))
     ctok_token_block_until (self, notified, self);
+  else if (notifying_elsewhere)
+    {
+      ctok_mutex_lock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
+    }
 
   /* The shared cancellable, parents, the timer and deadline updates use the
    * token without a reference: take it out of their hands. */
@@ -1577,7 +1592,7 @@ ctok_token_finalize (GObject *object)
   g_clear_pointer (&self->reason, ctok_reason_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->deadline, g_free);
-  g_mutex_clear (&self->mutex);
+  ctok_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->finalize (object);
 }
@@ -1621,8 +1636,10 @@ ctok_token_class_init (CtokTokenClass *klass)
    *
    * Change notification is emitted in the [struct@GLib.MainContext] that was
    * the thread-default one when the token was created (the global default
-   * context if none was): at once if the cancelling thread owns that context
-   * or can acquire it, otherwise from an idle callback in it. So
+   * context if none was): at once if the cancelling thread is running that
+   * context, or is the thread that created the token while no thread runs
+   * the context (a program without a main loop); otherwise from an idle
+   * callback in the context, even if its thread is busy elsewhere. So
    * `g_object_bind_property (token, "cancelled", button, "sensitive",
    * G_BINDING_INVERT_BOOLEAN)` updates a widget in its own thread whatever
    * thread cancels.
@@ -1663,7 +1680,8 @@ ctok_token_init (CtokToken *self)
 {
   GMainContext *context = g_main_context_get_thread_default ();
 
-  g_mutex_init (&self->mutex);
+  ctok_mutex_init (&self->mutex);
+  self->home = g_thread_self ();
   if (context != NULL)
     self->context = g_main_context_ref (context);
 }
@@ -1689,6 +1707,7 @@ deferred_notify_free (gpointer data)
 {
   DeferredNotify *deferred = data;
 
+  ctok_tsan_acquire (deferred);
   g_weak_ref_clear (&deferred->object);
   g_free (deferred);
 }
@@ -1697,7 +1716,10 @@ static gboolean
 deferred_notify_dispatch (gpointer data)
 {
   DeferredNotify *deferred = data;
-  GObject *object = g_weak_ref_get (&deferred->object);
+  GObject *object;
+
+  ctok_tsan_acquire (deferred);
+  object = g_weak_ref_get (&deferred->object);
 
   if (object != NULL)
     {
@@ -1709,10 +1731,13 @@ deferred_notify_dispatch (gpointer data)
 }
 
 /* Emits notify for @pspec in the token's main context: at once if this
- * thread owns that context or can acquire it, otherwise from an idle in
- * it. A token nobody listens to costs one check: GObject's own shortcut
- * for objects without notify handlers is lost if a class overrides how
- * notifications are dispatched, so we look first instead. */
+ * thread runs that context, or is the thread that created the token while
+ * nobody runs it (a program without a main loop); otherwise from an idle in
+ * it. Acquiring the context is not enough: a timer or worker thread can
+ * acquire it while its thread is busy elsewhere, and GTK's handlers must
+ * not run there. A token nobody listens to costs one check: GObject's own
+ * shortcut for objects without notify handlers is lost if a class
+ * overrides how notifications are dispatched, so we look first instead. */
 static void
 notify_in_context (CtokToken  *self,
                    GParamSpec *pspec)
@@ -1726,7 +1751,12 @@ notify_in_context (CtokToken  *self,
     return;
 
   context = self->context != NULL ? self->context : g_main_context_default ();
-  if (g_main_context_acquire (context))
+  if (g_main_context_is_owner (context))
+    {
+      g_object_notify_by_pspec (G_OBJECT (self), pspec);
+      return;
+    }
+  if (self->home == g_thread_self () && g_main_context_acquire (context))
     {
       g_object_notify_by_pspec (G_OBJECT (self), pspec);
       g_main_context_release (context);
@@ -1737,6 +1767,7 @@ notify_in_context (CtokToken  *self,
   deferred = g_new0 (DeferredNotify, 1);
   g_weak_ref_init (&deferred->object, self);
   deferred->pspec = pspec;  /* the class keeps it */
+  ctok_tsan_release (deferred);
 
   idle = g_idle_source_new ();
   g_source_set_priority (idle, G_PRIORITY_DEFAULT);
@@ -1958,7 +1989,8 @@ ctok_token_register (CtokToken         *self,
  *   function to call when @self is cancelled
  * @user_data: data for @callback
  * @destroy: (nullable): a function to free @user_data, called exactly once,
- *   always in @context
+ *   in @context (or, if @context is destroyed before it could dispatch it,
+ *   on the thread that destroys @context)
  *
  * Registers @callback to run in @context when @self is cancelled, whatever
  * thread cancels it. This is the safe way for a user interface, or for a
@@ -1973,6 +2005,10 @@ ctok_token_register (CtokToken         *self,
  * @callback will never run, even if the token was cancelled but @context has
  * not dispatched it yet; if @callback is running in @context on another
  * thread, it waits until it returns.
+ *
+ * @callback receives the token, so it runs only while the token exists: if
+ * the token is finalized after it was cancelled but before @context
+ * dispatched @callback, @callback does not run, and only @destroy does.
  *
  * This function is thread-safe.
  *
@@ -2073,11 +2109,13 @@ ctok_token_unregister_nowait (CtokToken *self,
  * Creates a [struct@GLib.Source] that dispatches once, when @self is
  * cancelled (at once if it already is). Its callback is a
  * [callback@Ctok.TokenSourceFunc]; from language bindings, use
- * [method@GLib.Source.set_callback] or [method@GLib.Source.set_closure],
- * whose closure receives the token.
+ * [func@GObject.source_set_closure], whose closure receives the token
+ * ([method@GLib.Source.set_callback] works too, but PyGObject and GJS then
+ * pass the callback only its user data).
  *
- * The source keeps a reference on @self. Destroying it before the token is
- * cancelled removes its registration; it is safe to do from any thread.
+ * The source keeps a reference on @self and a registration on it until the
+ * source is finalized: destroy it and drop your reference (GLib keeps one
+ * only while it is attached) to let both go. That is safe from any thread.
  *
  * This function is thread-safe.
  *
@@ -2130,19 +2168,19 @@ ctok_token_get_cancellable (CtokToken *self)
   if (!ctok_token_can_be_cancelled (self))
     return NULL;
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   cancellable = self->cancellable;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   if (cancellable == NULL)
     {
       created = ctok_cancellable_new_shared (self);
 
-      g_mutex_lock (&self->mutex);
+      ctok_mutex_lock (&self->mutex);
       if (self->cancellable == NULL)
         self->cancellable = g_steal_pointer (&created);
       cancellable = self->cancellable;
-      g_mutex_unlock (&self->mutex);
+      ctok_mutex_unlock (&self->mutex);
 
       if (created != NULL)
         {
@@ -2461,8 +2499,10 @@ ctok_token_wait_async (CtokToken           *self,
   data->token = self;
 
   /* The registration's destroy notify holds a reference. */
-  data->registration = ctok_token_register (self, wait_token_cancelled,
-                                            wait_data_ref (data), wait_registration_done);
+  /* Internal, so that try_reset() (which drops the caller's callbacks)
+   * does not end the wait; close() does, as it should. */
+  data->registration = ctok_token_add_internal (self, wait_token_cancelled,
+                                                wait_data_ref (data), wait_registration_done);
 
   if (cancellable != NULL && !g_atomic_int_get (&data->completed))
     {
@@ -2602,9 +2642,9 @@ ctok_token_debug_count_registrations (CtokToken *self)
 
   g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
 
-  g_mutex_lock (&self->mutex);
+  ctok_mutex_lock (&self->mutex);
   n = self->n_registrations;
-  g_mutex_unlock (&self->mutex);
+  ctok_mutex_unlock (&self->mutex);
 
   return n;
 }

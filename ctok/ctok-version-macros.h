@@ -21,5 +21,7 @@
  * CTOK_AVAILABLE_IN_ALL: (skip)
  *
  * Marks a symbol that is part of ctok's API since its first release.
+ *
+ * Since: 1.0
  */
 #define CTOK_AVAILABLE_IN_ALL _CTOK_EXTERN

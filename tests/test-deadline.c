@@ -85,12 +85,14 @@ test_immediate (void)
 }
 
 static char callback_thread_name[32];
+static int callback_thread_named;  /* atomic */
 
 static void
 name_callback (CtokToken *token,
                gpointer   user_data)
 {
   pthread_getname_np (pthread_self (), callback_thread_name, sizeof callback_thread_name);
+  g_atomic_int_set (&callback_thread_named, TRUE);
 }
 
 static void
@@ -105,7 +107,7 @@ test_callback_thread (void)
   g_assert_true (ctok_token_wait (token, -1));
 
   /* wait() returns at the start of the notification: let it finish. */
-  while (callback_thread_name[0] == '\0')
+  while (!g_atomic_int_get (&callback_thread_named))
     g_usleep (1000);
   g_assert_cmpstr (callback_thread_name, ==, "ctok-timer");
 }
@@ -180,13 +182,20 @@ static void
 test_disarm (void)
 {
   g_autoptr(CtokTokenSource) source = ctok_token_source_new_with_timeout (10);
+  g_autoptr(CtokTokenSource) cleared = ctok_token_source_new_with_timeout (10);
   CtokToken *token = token_of (source);
+
+  /* clear_deadline() does the same, for languages without a G_MAXINT64. */
+  ctok_token_source_clear_deadline (cleared);
+  g_assert_cmpint (ctok_token_source_get_deadline (cleared), ==, G_MAXINT64);
+  g_assert_cmpint (ctok_token_get_timeout_ms (token_of (cleared)), ==, -1);
 
   ctok_token_source_cancel_at (source, G_MAXINT64);
   g_assert_cmpint (ctok_token_source_get_deadline (source), ==, G_MAXINT64);
   g_assert_cmpint (ctok_token_get_deadline (token), ==, G_MAXINT64);
   g_assert_cmpint (ctok_token_get_timeout_ms (token), ==, -1);
   g_assert_false (ctok_token_wait (token, 50 * MS));
+  g_assert_false (ctok_token_is_cancelled (token_of (cleared)));
 }
 
 static void

@@ -246,6 +246,60 @@ test_bind_property (void)
   g_assert_true (sensitive_set_on == g_thread_self ());
 }
 
+typedef struct
+{
+  int      count;
+  GThread *thread;
+} NotifySeen;
+
+static void
+notify_seen (GObject    *object,
+             GParamSpec *pspec,
+             gpointer    user_data)
+{
+  NotifySeen *seen = user_data;
+
+  seen->count++;
+  seen->thread = g_thread_self ();
+}
+
+static void
+test_notify_home_thread_busy (void)
+{
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new_with_timeout (5);
+  CtokToken *token = token_of (source);
+  NotifySeen seen = { 0, NULL };
+
+  g_test_summary ("A deadline firing while the token's thread is busy (not in its main loop) "
+                  "does not notify on the timer thread, but in the main context later");
+
+  g_signal_connect (token, "notify::cancelled", G_CALLBACK (notify_seen), &seen);
+
+  /* Busy: blocked here, not iterating the main context. */
+  g_assert_true (ctok_token_wait (token, -1));
+  g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (seen.count, ==, 0);
+
+  while (seen.count == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (seen.count, ==, 1);
+  g_assert_true (seen.thread == g_thread_self ());
+}
+
+static void
+test_notify_home_thread_no_loop (void)
+{
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
+  NotifySeen seen = { 0, NULL };
+
+  g_test_summary ("Without a main loop, the thread that created the token gets notify at once");
+
+  g_signal_connect (token_of (source), "notify::cancelled", G_CALLBACK (notify_seen), &seen);
+  ctok_token_source_cancel (source);
+  g_assert_cmpint (seen.count, ==, 1);
+  g_assert_true (seen.thread == g_thread_self ());
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -260,6 +314,8 @@ main (int   argc,
   g_test_add_func ("/token-source/cancel-on-unix-signal/removed", test_cancel_on_unix_signal_closed);
   g_test_add_func ("/token-source/cancel-on-finalize", test_cancel_on_finalize);
   g_test_add_func ("/token/notify/bind-property-other-thread", test_bind_property);
+  g_test_add_func ("/token/notify/home-thread-busy", test_notify_home_thread_busy);
+  g_test_add_func ("/token/notify/home-thread-no-loop", test_notify_home_thread_no_loop);
 
   return g_test_run ();
 }

@@ -630,6 +630,37 @@ test_register_in_context_context_gone (void)
   g_assert_cmpuint (ctok_token_debug_count_registrations (token), ==, 0);
 }
 
+static void
+drop_in_context (CtokToken *token,
+                 gpointer   user_data)
+{
+  CtokTokenSource **source = user_data;
+
+  g_clear_object (source);
+}
+
+static void
+test_register_in_context_drop_in_callback (void)
+{
+  CtokTokenSource *source = ctok_token_source_new ();
+  CtokToken *token = ctok_token_source_get_token (source);
+  GWeakRef weak;
+
+  g_test_summary ("Regression: a context callback that drops its token's last reference "
+                  "returns (the token's dispose must not wait for that very callback)");
+
+  g_weak_ref_init (&weak, token);
+  ctok_token_register_in_context (token, NULL, drop_in_context, &source, NULL);
+  ctok_token_source_cancel (source);
+
+  while (source != NULL)
+    g_main_context_iteration (NULL, TRUE);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_null (g_weak_ref_get (&weak));
+  g_weak_ref_clear (&weak);
+}
+
 /* --- Notifications in the token's context --- */
 
 typedef struct
@@ -795,6 +826,24 @@ test_wait_async (void)
   g_assert_no_error (data.error);
   g_assert_false (data.result);
 
+  /* try_reset() drops the caller's callbacks, not a wait in progress. */
+  {
+    g_autoptr(CtokTokenSource) reset = ctok_token_source_new ();
+
+    data.loop = g_main_loop_new (NULL, FALSE);
+    data.done = FALSE;
+    data.error = NULL;
+    ctok_token_wait_async (ctok_token_source_get_token (reset), NULL, wait_async_done, &data);
+    g_assert_true (ctok_token_source_try_reset (reset));
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_assert_false (data.done);
+    ctok_token_source_cancel (reset);
+    g_main_loop_run (data.loop);
+    g_assert_true (data.result);
+    g_main_loop_unref (data.loop);
+  }
+
   /* The none token: FALSE at once. */
   run_wait_async (ctok_token_get_none (), NULL, NULL, NULL, &data);
   g_assert_no_error (data.error);
@@ -836,6 +885,7 @@ main (int   argc,
   g_test_add_func ("/token/register-in-context/thread-default", test_register_in_context_default);
   g_test_add_func ("/token/register-in-context/token-dropped", test_register_in_context_token_dropped);
   g_test_add_func ("/token/register-in-context/context-gone", test_register_in_context_context_gone);
+  g_test_add_func ("/token/register-in-context/drop-in-callback", test_register_in_context_drop_in_callback);
   g_test_add_func ("/token/notify/in-context", test_notify_in_context);
   g_test_add_func ("/token/wait/sync", test_wait);
   g_test_add_func ("/token/wait/close", test_wait_close);

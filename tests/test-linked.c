@@ -221,6 +221,32 @@ test_same_parent_twice (void)
 }
 
 static void
+drop_child_source (CtokToken *token,
+                   gpointer   user_data)
+{
+  CtokTokenSource **child = user_data;
+
+  g_clear_object (child);
+}
+
+static void
+test_same_parent_twice_drop (void)
+{
+  g_autoptr(CtokTokenSource) parent = ctok_token_source_new ();
+  CtokToken *tokens[] = { token_of (parent), token_of (parent) };
+  CtokTokenSource *child = ctok_token_source_new_linked (tokens, 2);
+
+  g_test_summary ("Regression: a child linked twice to one parent drops itself while the "
+                  "parent cancels; the parent's other link must be gone, not dangling");
+
+  ctok_token_register (token_of (child), drop_child_source, &child, NULL);
+  ctok_token_source_cancel (parent);
+
+  g_assert_null (child);
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (parent)), ==, 0);
+}
+
+static void
 test_many_parents (void)
 {
   const guint n = 10000;
@@ -701,6 +727,7 @@ main (int   argc,
   g_test_add_func ("/linked/degenerate/none-ignored", test_none_ignored);
   g_test_add_func ("/linked/degenerate/zero-tokens", test_zero_tokens);
   g_test_add_func ("/linked/degenerate/same-parent-twice", test_same_parent_twice);
+  g_test_add_func ("/linked/degenerate/same-parent-twice-drop", test_same_parent_twice_drop);
   g_test_add_func ("/linked/degenerate/many-parents", test_many_parents);
   g_test_add_func ("/linked/release/on-close", test_release_on_close);
   g_test_add_func ("/linked/release/on-drop", test_release_on_drop);

@@ -370,7 +370,7 @@ typedef struct
   int        ops_per_thread;
   int        total_ops;    /* atomic */
   GPtrArray *records;      /* of StressRecord, under records_mutex */
-  GMutex     records_mutex;
+  GRWLock    records_mutex;
 } Stress;
 
 static CtokTokenSource *
@@ -448,9 +448,9 @@ stress_thread (gpointer data)
           StressRecord *record = g_new0 (StressRecord, 1);
           Held h;
 
-          g_mutex_lock (&stress->records_mutex);
+          g_rw_lock_writer_lock (&stress->records_mutex);
           g_ptr_array_add (stress->records, record);
-          g_mutex_unlock (&stress->records_mutex);
+          g_rw_lock_writer_unlock (&stress->records_mutex);
 
           h.token = g_object_ref (token);
           h.record = record;
@@ -529,7 +529,7 @@ test_stress (void)
   stress.ops_per_thread = g_test_slow () ? 250000 : 25000;
   stress.total_ops = 0;
   stress.records = g_ptr_array_new_with_free_func (g_free);
-  g_mutex_init (&stress.records_mutex);
+  g_rw_lock_init (&stress.records_mutex);
   for (int i = 0; i < N_SLOTS; i++)
     {
       g_rw_lock_init (&stress.slots[i].lock);
@@ -569,7 +569,7 @@ test_stress (void)
   g_assert_cmpint (stress.total_ops, ==, n_threads * stress.ops_per_thread);
 
   g_ptr_array_unref (stress.records);
-  g_mutex_clear (&stress.records_mutex);
+  g_rw_lock_clear (&stress.records_mutex);
 }
 
 int

@@ -306,6 +306,8 @@ test_ids_unique (void)
   for (int round = 0; round < 1000; round++)
     {
       ids[round] = ctok_token_register (token, order_callback, NULL, NULL);
+      /* A JavaScript number holds it exactly. */
+      g_assert_cmpuint (ids[round], <, G_GUINT64_CONSTANT (1) << 53);
       g_assert_false (g_hash_table_contains (seen, &ids[round]));
       g_hash_table_add (seen, &ids[round]);
       g_assert_true (ctok_token_unregister (token, ids[round]));
