@@ -629,10 +629,19 @@ ctok_token_source_cancel_on_signal (CtokTokenSource *self,
                                     gpointer         instance,
                                     const char      *detailed_signal)
 {
+  guint signal_id;
+  GQuark detail;
+
   g_return_val_if_fail (CTOK_IS_TOKEN_SOURCE (self), 0);
   g_return_val_if_fail (G_IS_OBJECT (instance), 0);
   g_return_val_if_fail (detailed_signal != NULL, 0);
   return_if_closed (self, 0);
+
+  if (!g_signal_parse_name (detailed_signal, G_OBJECT_TYPE (instance), &signal_id, &detail, FALSE))
+    {
+      g_critical ("%s: %s has no signal “%s”", G_STRFUNC, G_OBJECT_TYPE_NAME (instance), detailed_signal);
+      return 0;
+    }
 
   return g_signal_connect_object (instance, detailed_signal,
                                   G_CALLBACK (cancel_on_signal_cb), self,

@@ -98,12 +98,14 @@ name_callback (CtokToken *token,
 static void
 test_callback_thread (void)
 {
-  g_autoptr(CtokTokenSource) source = ctok_token_source_new_with_timeout (10);
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
   CtokToken *token = token_of (source);
 
   g_test_summary ("Callbacks of a deadline run on the shared ctok-timer thread");
 
+  /* Armed after registering: however slow this machine, it fires later. */
   ctok_token_register (token, name_callback, NULL, NULL);
+  ctok_token_source_cancel_after (source, 10);
   g_assert_true (ctok_token_wait (token, -1));
 
   /* wait() returns at the start of the notification: let it finish. */
@@ -483,10 +485,14 @@ test_many_pending_exit (void)
 
   if (g_test_subprocess ())
     {
+      CtokTokenSource *soon;
+
       for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
         sources[i] = ctok_token_source_new_with_timeout (10000 + i % 1000);
       /* One fires, so the timer thread is busy in the heap when we exit. */
-      g_assert_true (ctok_token_wait (token_of (ctok_token_source_new_with_timeout (1)), -1));
+      soon = ctok_token_source_new_with_timeout (1);
+      g_assert_true (ctok_token_wait (token_of (soon), -1));
+      g_object_unref (soon);
       exit (0);
     }
 

@@ -266,7 +266,7 @@ notify_seen (GObject    *object,
 static void
 test_notify_home_thread_busy (void)
 {
-  g_autoptr(CtokTokenSource) source = ctok_token_source_new_with_timeout (5);
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
   CtokToken *token = token_of (source);
   NotifySeen seen = { 0, NULL };
 
@@ -274,6 +274,7 @@ test_notify_home_thread_busy (void)
                   "does not notify on the timer thread, but in the main context later");
 
   g_signal_connect (token, "notify::cancelled", G_CALLBACK (notify_seen), &seen);
+  ctok_token_source_cancel_after (source, 5);
 
   /* Busy: blocked here, not iterating the main context. */
   g_assert_true (ctok_token_wait (token, -1));

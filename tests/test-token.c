@@ -672,69 +672,6 @@ test_rewrite_error (void)
   g_assert_null (ctok_token_translate_error (token, NULL));
 }
 
-/* --- Bad input --- */
-
-static void
-test_bad_input (void)
-{
-  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
-  CtokToken *token = ctok_token_source_get_token (source);
-  g_autoptr(GObject) not_a_token = g_object_new (G_TYPE_OBJECT, NULL);
-  GError *error = NULL;
-
-  g_test_summary ("NULL and wrong-typed arguments give criticals and no effect");
-
-  if (!g_test_undefined ())
-    return;
-
-#define EXPECT_CRITICAL(pattern, call) \
-  G_STMT_START { \
-    g_test_expect_message ("Ctok", G_LOG_LEVEL_CRITICAL, pattern); \
-    call; \
-    g_test_assert_expected_messages (); \
-  } G_STMT_END
-
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", g_assert_null (ctok_token_source_get_token (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", ctok_token_source_cancel (NULL));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", ctok_token_source_cancel ((CtokTokenSource *) not_a_token));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", ctok_token_source_cancel_with_error (NULL, NULL));
-  EXPECT_CRITICAL ("*reason != NULL*", ctok_token_source_cancel_with_error (source, NULL));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", g_assert_false (ctok_token_source_is_cancelled (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", g_assert_false (ctok_token_source_try_reset (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN_SOURCE*", ctok_token_source_close (NULL));
-
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_is_cancelled (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_is_cancelled ((CtokToken *) not_a_token)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_can_be_cancelled (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_set_error_if_cancelled (NULL, &error)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_null (ctok_token_dup_error (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_cmpuint (ctok_token_register (NULL, record_callback, NULL, NULL), ==, 0));
-  EXPECT_CRITICAL ("*callback != NULL*", g_assert_cmpuint (ctok_token_register (token, NULL, NULL, NULL), ==, 0));
-  EXPECT_CRITICAL ("*callback != NULL*", g_assert_cmpuint (ctok_token_register_in_context (token, NULL, NULL, NULL, NULL), ==, 0));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_unregister (NULL, 1)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_unregister_nowait (NULL, 1)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_null (ctok_token_create_source (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_null (ctok_token_get_cancellable (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_null (ctok_token_new_cancellable (NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_rewrite_error (NULL, &error)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_null (ctok_token_translate_error (NULL, NULL)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_false (ctok_token_wait (NULL, 0)));
-  EXPECT_CRITICAL ("*timeout_us >= -1*", g_assert_false (ctok_token_wait (token, -2)));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", ctok_token_wait_async (NULL, NULL, NULL, NULL));
-  EXPECT_CRITICAL ("*G_IS_CANCELLABLE*", ctok_token_wait_async (token, (GCancellable *) not_a_token, NULL, NULL));
-  EXPECT_CRITICAL ("*CTOK_IS_TOKEN*", g_assert_cmpuint (ctok_token_debug_count_registrations (NULL), ==, 0));
-
-  error = g_error_new_literal (TEST_ERROR, 1, "already set");
-  EXPECT_CRITICAL ("*error == NULL || *error == NULL*", g_assert_false (ctok_token_set_error_if_cancelled (token, &error)));
-  g_clear_error (&error);
-
-#undef EXPECT_CRITICAL
-
-  /* None of it had an effect. */
-  g_assert_false (ctok_token_is_cancelled (token));
-  g_assert_cmpuint (ctok_token_debug_count_registrations (token), ==, 0);
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -766,7 +703,6 @@ main (int   argc,
   g_test_add_func ("/token-source/close-cancelled", test_close_cancelled);
   g_test_add_func ("/token/notify/cancelled", test_notify_cancelled);
   g_test_add_func ("/token/error/rewrite", test_rewrite_error);
-  g_test_add_func ("/token/bad-input", test_bad_input);
 
   return g_test_run ();
 }

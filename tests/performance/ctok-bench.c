@@ -35,18 +35,22 @@ now_ns (void)
   return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Anonymous resident memory (the heap and such), in KiB. File-backed pages
+ * are left out: a forked child faults in library pages lazily, which would
+ * show as growth that has nothing to do with the workload. */
 static gint64
 rss_kb (void)
 {
   g_autofree char *contents = NULL;
-  long pages = 0;
-  long resident = 0;
+  const char *line;
+  gint64 kb = 0;
 
-  if (!g_file_get_contents ("/proc/self/statm", &contents, NULL, NULL) ||
-      sscanf (contents, "%ld %ld", &pages, &resident) != 2)
+  if (!g_file_get_contents ("/proc/self/status", &contents, NULL, NULL) ||
+      (line = strstr (contents, "\nRssAnon:")) == NULL ||
+      sscanf (line, "\nRssAnon: %" G_GINT64_FORMAT, &kb) != 1)
     return 0;
 
-  return (gint64) resident * sysconf (_SC_PAGESIZE) / 1024;
+  return kb;
 }
 
 typedef struct
