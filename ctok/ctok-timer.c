@@ -5,6 +5,10 @@
 
 #include "config.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #include "ctok-private.h"
 #include "ctok-lock-private.h"
 #include "ctok-timer-private.h"
@@ -33,6 +37,13 @@ static guint            heap_size;
 static gboolean         thread_started;
 static CtokTimerEntry  *firing;
 static GThread         *firing_thread;
+/* When the thread will look at the heap again by itself: the time it
+ * sleeps until, G_MAXINT64 while it sleeps with nothing armed, G_MININT64
+ * while it is awake (or asked to wake). Arming signals it only for a
+ * deadline earlier than this, so the usual create-and-drop of a deadline
+ * later than the earliest costs no wake-up; disarming never does (at worst
+ * the thread wakes once for nothing). */
+static gint64           wake_at = G_MININT64;
 
 void
 ctok_timer_entry_init (CtokTimerEntry *entry)
@@ -112,6 +123,13 @@ heap_remove (CtokTimerEntry *entry)
 static gpointer
 timer_thread (gpointer data)
 {
+#if defined(__linux__) && defined(PR_SET_TIMERSLACK)
+  /* Sleep as exactly as the kernel can: by default Linux may wake a thread
+   * up to 50 us late to batch timers, which would be most of a deadline's
+   * lateness. */
+  prctl (PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
+
   ctok_mutex_lock (&timer_mutex);
 
   for (;;)
@@ -121,7 +139,9 @@ timer_thread (gpointer data)
 
       if (heap_len == 0)
         {
+          wake_at = G_MAXINT64;
           ctok_cond_wait (&timer_cond, &timer_mutex);
+          wake_at = G_MININT64;
           continue;
         }
 
@@ -129,7 +149,9 @@ timer_thread (gpointer data)
       now = g_get_monotonic_time ();
       if (entry->due > now)
         {
+          wake_at = entry->due;
           ctok_cond_wait_until (&timer_cond, &timer_mutex, entry->due);
+          wake_at = G_MININT64;
           continue;
         }
 
@@ -186,8 +208,11 @@ ctok_timer_arm (CtokTimerEntry *entry,
         sift_down (entry->index);
     }
 
-  /* The thread sleeps until the earliest deadline: wake it if that moved. */
-  wake = heap[0] == entry;
+  /* The thread sleeps until the earliest deadline: wake it if this one
+   * comes earlier. */
+  wake = due < wake_at;
+  if (wake)
+    wake_at = G_MININT64;
 
   ctok_mutex_unlock (&timer_mutex);
 

@@ -174,7 +174,6 @@ child_ended (GObject      *source_object,
 {
   Run *run = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GError) reason = NULL;
 
   /* The wait has no cancellable: it ends when the child does. */
   if (!g_subprocess_wait_finish (run->child, result, &error))

@@ -181,6 +181,27 @@ test_rearm_earlier (void)
 }
 
 static void
+test_after_disarmed_earliest (void)
+{
+  CtokTokenSource *hour = ctok_token_source_new_with_timeout (60 * 60 * 1000);
+  g_autoptr(CtokTokenSource) later = ctok_token_source_new_with_timeout (2 * 60 * 60 * 1000);
+  g_autoptr(CtokTokenSource) soon = NULL;
+
+  g_test_summary ("The timer thread, asleep until a deadline that was since disarmed, "
+                  "still wakes for a new earlier one, and not only for a new earliest");
+
+  /* Let the thread go to sleep until the hour, then take that away: it
+   * stays asleep until the hour with nothing due then. */
+  g_usleep (10 * MS);
+  g_object_unref (hour);
+
+  soon = ctok_token_source_new_with_timeout (10);
+  g_assert_true (ctok_token_wait (token_of (soon), -1));
+  assert_timed_out (token_of (soon));
+  g_assert_false (ctok_token_source_is_cancelled (later));
+}
+
+static void
 test_disarm (void)
 {
   g_autoptr(CtokTokenSource) source = ctok_token_source_new_with_timeout (10);
@@ -679,6 +700,7 @@ main (int   argc,
   g_test_add_func ("/deadline/rearm-later", test_rearm_later);
   g_test_add_func ("/deadline/rearm-earlier", test_rearm_earlier);
   g_test_add_func ("/deadline/disarm", test_disarm);
+  g_test_add_func ("/deadline/after-disarmed-earliest", test_after_disarmed_earliest);
   g_test_add_func ("/deadline/getters", test_getters);
   g_test_add_func ("/deadline/no-overflow", test_no_overflow);
   g_test_add_func ("/deadline/notify", test_notify);
