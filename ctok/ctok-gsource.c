@@ -228,6 +228,10 @@ context_source_dispatch (GSource     *source,
   /* Whatever happened, this registration is over. */
   context_source_finish (self);
 
+  /* The last reference may be dropped on another thread, which then
+   * finalizes (context_source_finalize() acquires). */
+  ctok_tsan_release (self);
+
   return G_SOURCE_REMOVE;
 }
 
