@@ -79,6 +79,18 @@ reg_destroy (gpointer user_data)
   g_assert (g_atomic_int_add (&reg->destroys, 1) == 0);
 }
 
+/* A token's GSource dispatches once, and only once its token is cancelled. */
+static gboolean
+source_fired (CtokToken *token,
+              gpointer   user_data)
+{
+  int *dispatched = user_data;
+
+  g_assert (ctok_token_is_cancelled (token));
+  g_assert (++*dispatched == 1);
+  return G_SOURCE_REMOVE;
+}
+
 static gpointer
 cancel_thread (gpointer data)
 {
@@ -270,6 +282,8 @@ run (Fuzz *fuzz)
             {
               GSource *source = ctok_token_create_source (slot->token);
 
+              g_source_set_callback (source, G_SOURCE_FUNC (source_fired),
+                                     g_new0 (int, 1), g_free);
               g_source_attach (source, fuzz->context);
               if (next (fuzz, 2))
                 g_source_destroy (source);
