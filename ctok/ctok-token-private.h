@@ -23,6 +23,8 @@ void          ctok_reason_unref         (CtokReason   *reason);
 const GError *ctok_reason_get_error     (CtokReason   *reason);
 
 CtokToken *ctok_token_new_internal       (void);
+CtokToken *ctok_token_new_for_source     (void);
+void       ctok_token_release_from_source (CtokToken        *self);
 void       ctok_token_cancel_internal    (CtokToken         *self,
                                           CtokReason        *reason);
 gboolean   ctok_token_try_reset_internal (CtokToken         *self);

@@ -82,7 +82,7 @@ ctok_token_source_finalize (GObject *object)
   CtokTokenSource *self = CTOK_TOKEN_SOURCE (object);
 
   destroy_unix_signals (self);
-  ctok_release_object (self->token);
+  ctok_token_release_from_source (self->token);
 
   G_OBJECT_CLASS (ctok_token_source_parent_class)->finalize (object);
 }
@@ -98,7 +98,7 @@ ctok_token_source_class_init (CtokTokenSourceClass *klass)
 static void
 ctok_token_source_init (CtokTokenSource *self)
 {
-  self->token = ctok_token_new_internal ();
+  self->token = ctok_token_new_for_source ();
 }
 
 /**

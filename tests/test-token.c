@@ -613,15 +613,20 @@ test_notify_cancelled (void)
   g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
   CtokToken *token = ctok_token_source_get_token (source);
   int count = 0;
+  int plain = 0;
 
   g_signal_connect (token, "notify::cancelled", G_CALLBACK (count_notify), &count);
+  /* Also a handler of every property's notify. */
+  g_signal_connect (token, "notify", G_CALLBACK (count_notify), &plain);
 
   ctok_token_source_cancel (source);
   g_assert_cmpint (count, ==, 1);
+  g_assert_cmpint (plain, ==, 1);
 
   /* Once. */
   ctok_token_source_cancel (source);
   g_assert_cmpint (count, ==, 1);
+  g_assert_cmpint (plain, ==, 1);
 }
 
 /* --- Errors after GIO calls --- */
