@@ -1708,15 +1708,21 @@ ctok_token_new_internal (void)
 
 typedef struct
 {
+  GThread   *thread;
   guint      n_tokens;
   CtokToken *tokens[TOKEN_CACHE_SIZE];
 } TokenCache;
+
+/* The cache is found through a C11 thread-local pointer (a few times
+ * cheaper than a GPrivate lookup) and freed at thread exit by a GPrivate. */
+static _Thread_local TokenCache *token_cache;
 
 static void
 token_cache_free (gpointer data)
 {
   TokenCache *cache = data;
 
+  token_cache = NULL;
   while (cache->n_tokens > 0)
     g_object_unref (cache->tokens[--cache->n_tokens]);
   g_free (cache);
@@ -1724,11 +1730,27 @@ token_cache_free (gpointer data)
 
 static GPrivate token_cache_key = G_PRIVATE_INIT (token_cache_free);
 
+static TokenCache *
+get_token_cache (void)
+{
+  TokenCache *cache = token_cache;
+
+  if G_UNLIKELY (cache == NULL)
+    {
+      cache = g_new0 (TokenCache, 1);
+      cache->thread = g_thread_self ();
+      g_private_set (&token_cache_key, cache);
+      token_cache = cache;
+    }
+
+  return cache;
+}
+
 /* A token for a new source: a recycled one, or a new one. */
 CtokToken *
 ctok_token_new_for_source (void)
 {
-  TokenCache *cache = g_private_get (&token_cache_key);
+  TokenCache *cache = token_cache;
   GMainContext *context;
   CtokToken *self;
 
@@ -1738,7 +1760,7 @@ ctok_token_new_for_source (void)
   /* Nobody else knows it: no lock needed. It may come from a source made
    * on another thread. */
   self = cache->tokens[--cache->n_tokens];
-  self->home = g_thread_self ();
+  self->home = cache->thread;
   context = g_main_context_get_thread_default ();
   if (context != NULL)
     self->context = g_main_context_ref (context);
@@ -1770,12 +1792,7 @@ try_recycle (CtokToken *self)
       g_atomic_int_get (&self->flags) != 0)
     return FALSE;
 
-  cache = g_private_get (&token_cache_key);
-  if (cache == NULL)
-    {
-      cache = g_new0 (TokenCache, 1);
-      g_private_set (&token_cache_key, cache);
-    }
+  cache = get_token_cache ();
   /* Any notify handler, whatever its detail. */
   if (cache->n_tokens == TOKEN_CACHE_SIZE ||
       g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal_id, 0, NULL, NULL, NULL) != 0)
