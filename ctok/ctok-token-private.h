@@ -25,6 +25,8 @@ const GError *ctok_reason_get_error     (CtokReason   *reason);
 CtokToken *ctok_token_new_internal       (void);
 CtokToken *ctok_token_new_for_source     (void);
 void       ctok_token_release_from_source (CtokToken        *self);
+gboolean   ctok_token_mark_source_closed (CtokToken         *self);
+gboolean   ctok_token_is_source_closed   (CtokToken         *self);
 void       ctok_token_cancel_internal    (CtokToken         *self,
                                           CtokReason        *reason);
 gboolean   ctok_token_try_reset_internal (CtokToken         *self);

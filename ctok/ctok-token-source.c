@@ -52,22 +52,24 @@ struct _CtokTokenSource
 {
   GObject parent_instance;
 
+  /* All the state is the token's (closed included), so a source is as
+   * small as a GObject can be. */
   CtokToken *token;
-  int closed;  /* atomic */
-
-  /* Unix signal sources attached for cancel_on_unix_signal(); destroyed
-   * with the source. Under unix_signals_mutex. */
-  GPtrArray *unix_signals;
 };
 
+/* Unix signal sources attached by cancel_on_unix_signal(), destroyed with
+ * their token source: rare, so kept aside, in a table from token source to
+ * a GPtrArray of GSources, rather than in every token source. */
 static CtokMutex unix_signals_mutex;
+static GHashTable *unix_signals;  /* under unix_signals_mutex */
+static int n_unix_signal_owners;  /* entries in unix_signals; atomic */
 
 G_DEFINE_FINAL_TYPE (CtokTokenSource, ctok_token_source, G_TYPE_OBJECT)
 
 /* Using a closed source is a programmer error: say so, and do nothing. */
 #define return_if_closed(self, val) \
   G_STMT_START { \
-    if G_UNLIKELY (g_atomic_int_get (&(self)->closed)) \
+    if G_UNLIKELY (ctok_token_is_source_closed ((self)->token)) \
       { \
         g_critical ("%s: the token source %p is closed", G_STRFUNC, (void *) (self)); \
         return val; \
@@ -276,7 +278,7 @@ ctok_token_source_close (CtokTokenSource *self)
 {
   g_return_if_fail (CTOK_IS_TOKEN_SOURCE (self));
 
-  if (!g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
+  if (!ctok_token_mark_source_closed (self->token))
     return;
 
   destroy_unix_signals (self);
@@ -582,7 +584,7 @@ static void
 cancel_for_event (CtokTokenSource *self,
                   CtokReason      *reason)
 {
-  if (g_atomic_int_get (&self->closed) || ctok_token_is_cancelled (self->token))
+  if (ctok_token_is_source_closed (self->token) || ctok_token_is_cancelled (self->token))
     {
       ctok_reason_unref (reason);
       return;
@@ -729,6 +731,7 @@ ctok_token_source_cancel_on_unix_signal (CtokTokenSource *self,
                                          int              signum)
 {
   UnixSignalData *data;
+  GPtrArray *sources;
   GSource *source;
   guint id;
 
@@ -746,10 +749,16 @@ ctok_token_source_cancel_on_unix_signal (CtokTokenSource *self,
   id = g_source_attach (source, NULL);
 
   ctok_mutex_lock (&unix_signals_mutex);
-  if (self->unix_signals == NULL)
-    g_atomic_pointer_set (&self->unix_signals,
-                          g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref));
-  g_ptr_array_add (self->unix_signals, source);
+  if (unix_signals == NULL)
+    unix_signals = g_hash_table_new (NULL, NULL);
+  sources = g_hash_table_lookup (unix_signals, self);
+  if (sources == NULL)
+    {
+      sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+      g_hash_table_insert (unix_signals, self, sources);
+      g_atomic_int_inc (&n_unix_signal_owners);
+    }
+  g_ptr_array_add (sources, source);
   ctok_mutex_unlock (&unix_signals_mutex);
 
   return id;
@@ -760,11 +769,16 @@ destroy_unix_signals (CtokTokenSource *self)
 {
   GPtrArray *sources;
 
-  if (g_atomic_pointer_get (&self->unix_signals) == NULL)
+  if (g_atomic_int_get (&n_unix_signal_owners) == 0)
     return;
 
   ctok_mutex_lock (&unix_signals_mutex);
-  sources = g_steal_pointer (&self->unix_signals);
+  sources = unix_signals != NULL ? g_hash_table_lookup (unix_signals, self) : NULL;
+  if (sources != NULL)
+    {
+      g_hash_table_remove (unix_signals, self);
+      g_atomic_int_add (&n_unix_signal_owners, -1);
+    }
   ctok_mutex_unlock (&unix_signals_mutex);
 
   if (sources == NULL)

@@ -85,7 +85,8 @@
  * Since: 1.0
  */
 
-/* States, in the order a token moves through them. */
+/* States, in the order a token moves through them: the low bits of
+ * @state. */
 enum
 {
   STATE_NOT_CANCELLED = 0,
@@ -93,12 +94,30 @@ enum
   STATE_NOTIFIED,       /* cancelled; every callback has run */
 };
 
-/* Token flags (written under the mutex, read atomically) */
+#define STATE_MASK 3
+#define STATE(word) ((word) & STATE_MASK)
+
+/* The rest of @state counts the threads blocked on the token (see
+ * block_until()). */
+#define WAITER_SHIFT 2
+#define WAITER_ONE   (1 << WAITER_SHIFT)
+#define WAITERS(word) ((guint) (word) >> WAITER_SHIFT)
+
+/* Token flags: the low byte of @flags, written with atomic operations under
+ * the mutex, read atomically. */
 enum
 {
-  TOKEN_NONE   = 1 << 0,  /* the never-cancelled token */
-  TOKEN_FROZEN = 1 << 1,  /* closed or dropped before being cancelled: never will be */
+  TOKEN_NONE          = 1 << 0,  /* the never-cancelled token */
+  TOKEN_FROZEN        = 1 << 1,  /* closed or dropped before being cancelled: never will be */
+  TOKEN_RESURRECTED   = 1 << 2,  /* dropped while being notified on its own thread */
+  TOKEN_SOURCE_CLOSED = 1 << 3,  /* its source was closed */
 };
+
+/* The rest of @flags counts pins: deadline updates using the token without
+ * a reference (see propagate_deadline()), changed atomically, with no lock. */
+#define PIN_SHIFT 8
+#define PIN_ONE   (1 << PIN_SHIFT)
+#define PINS(flags) ((guint) (flags) >> PIN_SHIFT)
 
 /* A linked token's hold on its parents. The token keeps a reference on each
  * parent and a registration in it; the parent's registration points back at
@@ -136,9 +155,10 @@ struct _CtokToken
 {
   GObject parent_instance;
 
-  /* Written under @mutex, read lock-free with a single atomic load. */
-  int state;
-  guint flags;
+  /* Written atomically under @mutex (but the pins in @flags, which change
+   * with no lock), read lock-free with a single atomic load. */
+  int state;  /* and the count of waiters */
+  int flags;  /* and the count of pins */
 
   /* Set under @mutex before @state leaves STATE_NOT_CANCELLED; never changes
    * afterwards, so it may be read without the lock once @state says so. */
@@ -148,8 +168,6 @@ struct _CtokToken
    * destroy notify or unreference ever runs under it. */
   CtokMutex mutex;
 
-  guint n_registrations;      /* nodes in @head */
-  guint n_waiters;            /* threads blocked on this token */
   CtokNode *head;             /* pending registrations, newest first */
   CtokNode *in_flight;        /* fired, waiting for their main context */
   CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
@@ -158,10 +176,8 @@ struct _CtokToken
   GCancellable *cancellable;  /* shared bridge, created on first use */
   CtokLinks *links;           /* what this token is linked to, until released */
   CtokDeadline *deadline;     /* created on first use, then never moves; atomic */
-  int pins;                   /* deadline updates using this token; atomic */
-  gboolean resurrected;       /* dropped while being notified on its own thread */
 
-  /* Immutable after construction. */
+  /* Set when the token is made or recycled, before anyone else sees it. */
   GMainContext *context;      /* where notify is emitted; NULL: the global default */
   GThread *home;              /* the thread that created the token */
 };
@@ -256,8 +272,9 @@ ctok_reason_get_error (CtokReason *reason)
  * Blocking is rare (a thread unregistering a callback that another thread is
  * running, or ctok_token_wait()), so instead of a condition variable in every
  * token, tokens share a few, chosen by address. A thread increments
- * n_waiters under the token's mutex before it blocks; whoever changes what
- * it waits for checks n_waiters under the same mutex and broadcasts. */
+ * the waiters counted in its state under the token's mutex before it
+ * blocks; whoever changes what it waits for checks them under the same
+ * mutex and broadcasts. */
 
 #define N_WAIT_STRIPES 16
 
@@ -297,7 +314,7 @@ block_until (CtokToken    *self,
   gboolean ok = TRUE;
 
   ctok_mutex_lock (&self->mutex);
-  self->n_waiters++;
+  g_atomic_int_add (&self->state, WAITER_ONE);
   ctok_mutex_unlock (&self->mutex);
 
   ctok_mutex_lock (&stripe->mutex);
@@ -314,7 +331,7 @@ block_until (CtokToken    *self,
   ctok_mutex_unlock (&stripe->mutex);
 
   ctok_mutex_lock (&self->mutex);
-  self->n_waiters--;
+  g_atomic_int_add (&self->state, -WAITER_ONE);
   ctok_mutex_unlock (&self->mutex);
 
   return ok;
@@ -340,7 +357,6 @@ list_push (CtokToken *self,
     self->head->prev = node;
   self->head = node;
   node->flags = CTOK_NODE_LINKED;
-  self->n_registrations++;
 }
 
 static inline void
@@ -355,7 +371,6 @@ list_unlink (CtokToken *self,
     node->next->prev = node->prev;
   node->prev = node->next = NULL;
   node->flags &= ~CTOK_NODE_LINKED;
-  self->n_registrations--;
 }
 
 static inline CtokNode *
@@ -569,7 +584,7 @@ add_node (CtokToken         *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if G_LIKELY (self->state == STATE_NOT_CANCELLED && (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) == 0)
+  if G_LIKELY (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) == 0)
     {
       node = node_take (self);
       node->kind = kind;
@@ -583,7 +598,7 @@ add_node (CtokToken         *self,
       return id;
     }
 
-  cancelled = self->state != STATE_NOT_CANCELLED;
+  cancelled = STATE (self->state) != STATE_NOT_CANCELLED;
   ctok_mutex_unlock (&self->mutex);
 
   /* Already cancelled: run now. Never cancellable: never runs. */
@@ -615,7 +630,7 @@ ctok_token_release_node (CtokToken *self,
   ctok_mutex_lock (&self->mutex);
   in_flight_unlink (self, node);
   node_recycle (self, node);
-  wake = self->n_waiters > 0;
+  wake = WAITERS (self->state) > 0;
   ctok_mutex_unlock (&self->mutex);
 
   if (wake)
@@ -724,7 +739,7 @@ begin_cancel (CtokToken  *self,
   GThread *thread;
   gboolean wake;
 
-  if (g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED)
+  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
     {
       ctok_reason_unref (reason);
       return FALSE;
@@ -734,7 +749,7 @@ begin_cancel (CtokToken  *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if (self->state != STATE_NOT_CANCELLED || (self->flags & (TOKEN_NONE | TOKEN_FROZEN)) != 0 ||
+  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) != 0 ||
       (if_due && (self->deadline == NULL || self->deadline->own > g_get_monotonic_time ())))
     {
       ctok_mutex_unlock (&self->mutex);
@@ -744,8 +759,8 @@ begin_cancel (CtokToken  *self,
 
   self->reason = reason;
   self->executing_thread = thread;
-  g_atomic_int_set (&self->state, STATE_NOTIFYING);
-  wake = self->n_waiters > 0;
+  g_atomic_int_set (&self->state, (self->state & ~STATE_MASK) | STATE_NOTIFYING);
+  wake = WAITERS (self->state) > 0;
 
   if (consumed != 0 && self->links != NULL)
     for (guint i = 0; i < self->links->n_links; i++)
@@ -813,7 +828,7 @@ finish_node (CtokToken *token,
   ctok_atomic_store64 (&token->executing_id, 0);
   if (!in_flight)
     node_recycle (token, node);
-  wake = token->n_waiters > 0;
+  wake = WAITERS (token->state) > 0;
   ctok_mutex_unlock (&token->mutex);
 
   if (wake)
@@ -871,7 +886,7 @@ ctok_token_notify (CtokToken *self,
             node_recycle (token, done);
           done = NULL;
         }
-      wake = token->n_waiters > 0;
+      wake = WAITERS (token->state) > 0;
 
       node = token->head;
       if (node == NULL)
@@ -883,9 +898,9 @@ ctok_token_notify (CtokToken *self,
            * waits for this; after it, the token is not touched again
            * (waking uses its address only), unless we own it. */
           token->executing_thread = NULL;
-          g_atomic_int_set (&token->state, STATE_NOTIFIED);
-          resurrected = token->resurrected;
-          token->resurrected = FALSE;
+          g_atomic_int_set (&token->state, (token->state & ~STATE_MASK) | STATE_NOTIFIED);
+          resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
+          g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
           ctok_mutex_unlock (&token->mutex);
 
           if (wake)
@@ -958,7 +973,7 @@ ctok_token_try_reset_internal (CtokToken *self)
 
   ctok_mutex_lock (&self->mutex);
 
-  if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
+  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) != 0)
     {
       ctok_mutex_unlock (&self->mutex);
       return FALSE;
@@ -992,10 +1007,10 @@ freeze (CtokToken *self)
   gboolean wake = FALSE;
 
   ctok_mutex_lock (&self->mutex);
-  if (self->state == STATE_NOT_CANCELLED && (self->flags & TOKEN_FROZEN) == 0)
+  if (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) == 0)
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = self->n_waiters > 0;
+      wake = WAITERS (self->state) > 0;
     }
   ctok_mutex_unlock (&self->mutex);
 
@@ -1015,7 +1030,7 @@ ctok_token_close_internal (CtokToken *self)
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
   ctok_mutex_lock (&self->mutex);
-  if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (STATE (self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
       changed = update_deadline_locked (self);
@@ -1100,7 +1115,7 @@ ctok_token_link (CtokToken         *self,
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
   ctok_mutex_lock (&self->mutex);
-  if (self->state == STATE_NOT_CANCELLED)
+  if (STATE (self->state) == STATE_NOT_CANCELLED)
     update_deadline_locked (self);
   ctok_mutex_unlock (&self->mutex);
 }
@@ -1222,7 +1237,7 @@ static void
 unpin (CtokToken *self)
 {
   /* Only the address is used once the count may be zero. */
-  if (g_atomic_int_dec_and_test (&self->pins))
+  if (PINS (g_atomic_int_add (&self->flags, -PIN_ONE)) == 1)
     ctok_token_wake_waiters (self);
 }
 
@@ -1231,7 +1246,7 @@ unpinned (gpointer data)
 {
   CtokToken *self = data;
 
-  return g_atomic_int_get (&self->pins) == 0;
+  return PINS (g_atomic_int_get (&self->flags)) == 0;
 }
 
 /* @origin's effective deadline changed: notify, and carry the change down
@@ -1259,7 +1274,7 @@ propagate_deadline (CtokToken *origin)
           {
             CtokToken *child = node->user_data;
 
-            g_atomic_int_inc (&child->pins);
+            g_atomic_int_add (&child->flags, PIN_ONE);
             g_ptr_array_add (children, child);
           }
       ctok_mutex_unlock (&token->mutex);
@@ -1270,7 +1285,7 @@ propagate_deadline (CtokToken *origin)
           gboolean changed = FALSE;
 
           ctok_mutex_lock (&child->mutex);
-          if (child->state == STATE_NOT_CANCELLED && (child->flags & TOKEN_FROZEN) == 0)
+          if (STATE (child->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&child->flags) & TOKEN_FROZEN) == 0)
             changed = update_deadline_locked (child);
           ctok_mutex_unlock (&child->mutex);
 
@@ -1304,7 +1319,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if (self->state != STATE_NOT_CANCELLED || (self->flags & TOKEN_FROZEN) != 0)
+  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) != 0)
     {
       ctok_mutex_unlock (&self->mutex);
       return;
@@ -1339,7 +1354,7 @@ ctok_token_get_own_deadline (CtokToken *self)
   gint64 own = G_MAXINT64;
 
   ctok_mutex_lock (&self->mutex);
-  if (self->state == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (STATE (self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
     own = self->deadline->own;
   ctok_mutex_unlock (&self->mutex);
 
@@ -1503,7 +1518,7 @@ notified (gpointer data)
 {
   CtokToken *self = data;
 
-  return g_atomic_int_get (&self->state) != STATE_NOTIFYING;
+  return STATE (g_atomic_int_get (&self->state)) != STATE_NOTIFYING;
 }
 
 static void
@@ -1523,9 +1538,9 @@ ctok_token_dispose (GObject *object)
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
    * the loop is done, which then drops this reference. */
-  if (self->state == STATE_NOTIFYING && self->executing_thread == thread)
+  if (STATE (self->state) == STATE_NOTIFYING && self->executing_thread == thread)
     {
-      self->resurrected = TRUE;
+      g_atomic_int_or (&self->flags, TOKEN_RESURRECTED);
       ctok_mutex_unlock (&self->mutex);
       g_object_ref (self);
       return;
@@ -1533,15 +1548,15 @@ ctok_token_dispose (GObject *object)
 
   /* Nobody can cancel a token nobody references: from here on no
    * cancellation can start, and its registrations go now. */
-  if (self->state == STATE_NOT_CANCELLED && (self->flags & TOKEN_FROZEN) == 0)
+  if (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) == 0)
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = self->n_waiters > 0;
+      wake = WAITERS (self->state) > 0;
     }
   cancellable = g_steal_pointer (&self->cancellable);
   links = g_steal_pointer (&self->links);
   in_flight = self->in_flight != NULL;
-  notifying_elsewhere = self->state == STATE_NOTIFYING;
+  notifying_elsewhere = STATE (self->state) == STATE_NOTIFYING;
 
   ctok_mutex_unlock (&self->mutex);
 
@@ -1571,7 +1586,7 @@ ctok_token_dispose (GObject *object)
   release_links (links);
   if (self->deadline != NULL)
     ctok_timer_disarm_sync (&self->deadline->entry);
-  if (g_atomic_int_get (&self->pins) > 0)
+  if (PINS (g_atomic_int_get (&self->flags)) > 0)
     ctok_token_block_until (self, unpinned, self);
   if (in_flight)
     orphan_in_flight (self);
@@ -1788,7 +1803,7 @@ try_recycle (CtokToken *self)
    * reference is ours, so nothing that needs one can appear meanwhile. */
   if (g_atomic_int_get (&G_OBJECT (self)->ref_count) != 1 ||
       has_qdata (self) ||
-      g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED ||
+      STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED ||
       g_atomic_int_get (&self->flags) != 0)
     return FALSE;
 
@@ -1813,10 +1828,9 @@ try_recycle (CtokToken *self)
       ctok_mutex_lock (&self->mutex);
     }
 
-  pristine = self->state == STATE_NOT_CANCELLED && self->flags == 0 &&
+  pristine = STATE (self->state) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
              self->head == NULL && self->in_flight == NULL &&
-             self->cancellable == NULL && self->links == NULL &&
-             self->n_waiters == 0 && g_atomic_int_get (&self->pins) == 0;
+             self->cancellable == NULL && self->links == NULL;
   if (pristine && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
@@ -1834,6 +1848,20 @@ try_recycle (CtokToken *self)
   cache->tokens[cache->n_tokens++] = self;
 
   return TRUE;
+}
+
+/* A source keeps its closed flag in its token. Returns TRUE if it was not
+ * closed yet. */
+gboolean
+ctok_token_mark_source_closed (CtokToken *self)
+{
+  return (g_atomic_int_or (&self->flags, TOKEN_SOURCE_CLOSED) & TOKEN_SOURCE_CLOSED) == 0;
+}
+
+gboolean
+ctok_token_is_source_closed (CtokToken *self)
+{
+  return (g_atomic_int_get (&self->flags) & TOKEN_SOURCE_CLOSED) != 0;
 }
 
 /* Drops the reference a source holds on its token. */
@@ -2025,7 +2053,7 @@ ctok_token_is_cancelled (CtokToken *self)
 {
   return_val_if_not_token (self, FALSE);
 
-  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
+  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
 }
 
 /* Returns the reason if the token is cancelled. The reason never changes
@@ -2033,7 +2061,7 @@ ctok_token_is_cancelled (CtokToken *self)
 static inline const GError *
 peek_error (CtokToken *self)
 {
-  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
     return NULL;
 
   return ctok_reason_get_error (self->reason);
@@ -2487,7 +2515,7 @@ cancelled_or_frozen (gpointer data)
 {
   CtokToken *self = data;
 
-  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED ||
+  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED ||
          (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) != 0;
 }
 
@@ -2816,7 +2844,9 @@ ctok_token_debug_count_registrations (CtokToken *self)
   g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
 
   ctok_mutex_lock (&self->mutex);
-  n = self->n_registrations;
+  n = 0;
+  for (CtokNode *node = self->head; node != NULL; node = node->next)
+    n++;
   ctok_mutex_unlock (&self->mutex);
 
   return n;
