@@ -38,7 +38,11 @@
  * Dropping the last reference to a source does not close it while its token
  * is still referenced: operations holding the token keep seeing what happens
  * to it. Once neither the source nor its token is referenced, everything
- * they held is released.
+ * they held is released. A token that nothing but its source ever held (no
+ * other reference, weak reference, object data, signal handler,
+ * registration or [class@Gio.Cancellable] left) may then be reset and given
+ * to a later source, which saves making a new object: like freed memory, a
+ * pointer to it must not be kept without a reference.
  *
  * ## Thread safety
  *
