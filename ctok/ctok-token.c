@@ -182,6 +182,23 @@ struct _CtokToken
   GThread *home;              /* the thread that created the token */
 };
 
+/* Whether the token may still be cancelled: not cancelled, not frozen, not
+ * the never-cancelled token. Called with the mutex held. */
+static inline gboolean
+can_cancel_locked (CtokToken *self)
+{
+  return STATE (self->state) == STATE_NOT_CANCELLED &&
+         (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) == 0;
+}
+
+/* Moves the token to @state, keeping the waiter count. Called with the
+ * mutex held. */
+static inline void
+set_state_locked (CtokToken *self,
+                  int        state)
+{
+  g_atomic_int_set (&self->state, (self->state & ~STATE_MASK) | state);
+}
 
 enum
 {
@@ -584,7 +601,7 @@ add_node (CtokToken         *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if G_LIKELY (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) == 0)
+  if G_LIKELY (can_cancel_locked (self))
     {
       node = node_take (self);
       node->kind = kind;
@@ -749,7 +766,7 @@ begin_cancel (CtokToken  *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) != 0 ||
+  if (!can_cancel_locked (self) ||
       (if_due && (self->deadline == NULL || self->deadline->own > g_get_monotonic_time ())))
     {
       ctok_mutex_unlock (&self->mutex);
@@ -759,7 +776,7 @@ begin_cancel (CtokToken  *self,
 
   self->reason = reason;
   self->executing_thread = thread;
-  g_atomic_int_set (&self->state, (self->state & ~STATE_MASK) | STATE_NOTIFYING);
+  set_state_locked (self, STATE_NOTIFYING);
   wake = WAITERS (self->state) > 0;
 
   if (consumed != 0 && self->links != NULL)
@@ -898,7 +915,7 @@ ctok_token_notify (CtokToken *self,
            * waits for this; after it, the token is not touched again
            * (waking uses its address only), unless we own it. */
           token->executing_thread = NULL;
-          g_atomic_int_set (&token->state, (token->state & ~STATE_MASK) | STATE_NOTIFIED);
+          set_state_locked (token, STATE_NOTIFIED);
           resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
           g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
           ctok_mutex_unlock (&token->mutex);
@@ -973,7 +990,7 @@ ctok_token_try_reset_internal (CtokToken *self)
 
   ctok_mutex_lock (&self->mutex);
 
-  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) != 0)
+  if (!can_cancel_locked (self))
     {
       ctok_mutex_unlock (&self->mutex);
       return FALSE;
@@ -1007,7 +1024,7 @@ freeze (CtokToken *self)
   gboolean wake = FALSE;
 
   ctok_mutex_lock (&self->mutex);
-  if (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) == 0)
+  if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
       wake = WAITERS (self->state) > 0;
@@ -1285,7 +1302,7 @@ propagate_deadline (CtokToken *origin)
           gboolean changed = FALSE;
 
           ctok_mutex_lock (&child->mutex);
-          if (STATE (child->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&child->flags) & TOKEN_FROZEN) == 0)
+          if (can_cancel_locked (child))
             changed = update_deadline_locked (child);
           ctok_mutex_unlock (&child->mutex);
 
@@ -1319,7 +1336,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
 
   ctok_mutex_lock (&self->mutex);
 
-  if (STATE (self->state) != STATE_NOT_CANCELLED || (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) != 0)
+  if (!can_cancel_locked (self))
     {
       ctok_mutex_unlock (&self->mutex);
       return;
@@ -1548,7 +1565,7 @@ ctok_token_dispose (GObject *object)
 
   /* Nobody can cancel a token nobody references: from here on no
    * cancellation can start, and its registrations go now. */
-  if (STATE (self->state) == STATE_NOT_CANCELLED && (g_atomic_int_get (&self->flags) & TOKEN_FROZEN) == 0)
+  if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
       wake = WAITERS (self->state) > 0;
@@ -1690,15 +1707,22 @@ ctok_token_class_init (CtokTokenClass *klass)
   g_atomic_pointer_set (&token_class, klass);
 }
 
+/* The creating thread, and its thread-default context, where notify goes. */
 static void
-ctok_token_init (CtokToken *self)
+set_home (CtokToken *self,
+          GThread   *thread)
 {
   GMainContext *context = g_main_context_get_thread_default ();
 
+  self->home = thread;
+  self->context = context != NULL ? g_main_context_ref (context) : NULL;
+}
+
+static void
+ctok_token_init (CtokToken *self)
+{
   ctok_mutex_init (&self->mutex);
-  self->home = g_thread_self ();
-  if (context != NULL)
-    self->context = g_main_context_ref (context);
+  set_home (self, g_thread_self ());
 }
 
 CtokToken *
@@ -1766,7 +1790,6 @@ CtokToken *
 ctok_token_new_for_source (void)
 {
   TokenCache *cache = token_cache;
-  GMainContext *context;
   CtokToken *self;
 
   if (cache == NULL || cache->n_tokens == 0)
@@ -1775,10 +1798,7 @@ ctok_token_new_for_source (void)
   /* Nobody else knows it: no lock needed. It may come from a source made
    * on another thread. */
   self = cache->tokens[--cache->n_tokens];
-  self->home = cache->thread;
-  context = g_main_context_get_thread_default ();
-  if (context != NULL)
-    self->context = g_main_context_ref (context);
+  set_home (self, cache->thread);
 
   return self;
 }
