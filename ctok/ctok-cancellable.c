@@ -52,7 +52,7 @@ static void
 ctok_cancellable_cancelled (GCancellable *cancellable)
 {
   CtokCancellable *self = CTOK_CANCELLABLE (cancellable);
-  GThread *thread = g_thread_self ();
+  GThread *thread = ctok_thread_self ();
   CtokToken *token;
 
   if (!self->shared)
@@ -143,7 +143,7 @@ void
 ctok_cancellable_detach (GCancellable *shared)
 {
   CtokCancellable *self = CTOK_CANCELLABLE (shared);
-  GThread *thread = g_thread_self ();
+  GThread *thread = ctok_thread_self ();
 
   ctok_mutex_lock (&guard_mutex);
   self->token = NULL;
@@ -212,7 +212,7 @@ follow_cancelled (GCancellable *cancellable,
                   gpointer      user_data)
 {
   FollowShim *shim = user_data;
-  GThread *thread = g_thread_self ();
+  GThread *thread = ctok_thread_self ();
   CtokToken *token;
 
   ctok_mutex_lock (&guard_mutex);
@@ -258,7 +258,7 @@ void
 ctok_follow_free (CtokFollow *follow)
 {
   FollowShim *shim = follow->shim;
-  GThread *thread = g_thread_self ();
+  GThread *thread = ctok_thread_self ();
 
   ctok_mutex_lock (&guard_mutex);
   shim->token = NULL;

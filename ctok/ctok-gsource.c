@@ -212,7 +212,7 @@ context_source_dispatch (GSource     *source,
 
   if (g_atomic_int_compare_and_exchange (&self->state, CONTEXT_FIRED, CONTEXT_RUNNING))
     {
-      g_atomic_pointer_set (&self->running_thread, g_thread_self ());
+      g_atomic_pointer_set (&self->running_thread, ctok_thread_self ());
       self->callback (self->token, self->user_data);
       /* Unless the callback dropped the token's last reference (its
        * dispose then took the node back), give the node back. */
@@ -334,7 +334,7 @@ ctok_context_source_withdraw_locked (CtokContextSource *self)
     return CTOK_WITHDRAW_DONE;
 
   state = g_atomic_int_get (&self->state);
-  if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) != g_thread_self ())
+  if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) != ctok_thread_self ())
     return CTOK_WITHDRAW_RUNNING_ELSEWHERE;
 
   return CTOK_WITHDRAW_TOO_LATE;
@@ -353,7 +353,7 @@ ctok_context_source_orphan_locked (CtokContextSource *self)
       /* Dispatching on this thread: the token is going away from inside the
        * callback, which must not wait for itself. It won't use the token
        * again. */
-      if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) == g_thread_self ())
+      if (state == CONTEXT_RUNNING && g_atomic_pointer_get (&self->running_thread) == ctok_thread_self ())
         {
           g_atomic_int_set (&self->state, CONTEXT_RUNNING_ORPHANED);
           return TRUE;

@@ -21,6 +21,7 @@ const char *ctok_gettext (const char *msgid) G_GNUC_FORMAT (1);
 #define ctok_atomic_load64(p)     __atomic_load_n ((p), __ATOMIC_ACQUIRE)
 #define ctok_atomic_store64(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELEASE)
 
-void ctok_release_object (gpointer object);
+GThread *ctok_thread_self     (void);
+void     ctok_release_object (gpointer object);
 
 G_END_DECLS

@@ -157,7 +157,7 @@ timer_thread (gpointer data)
 
       heap_remove (entry);
       firing = entry;
-      firing_thread = g_thread_self ();
+      firing_thread = ctok_thread_self ();
       ctok_mutex_unlock (&timer_mutex);
 
       ctok_token_deadline_expired (entry);
@@ -237,7 +237,7 @@ ctok_timer_disarm (CtokTimerEntry *entry)
 void
 ctok_timer_disarm_sync (CtokTimerEntry *entry)
 {
-  GThread *self = g_thread_self ();
+  GThread *self = ctok_thread_self ();
 
   ctok_mutex_lock (&timer_mutex);
   if (entry->index != CTOK_TIMER_NOT_ARMED)

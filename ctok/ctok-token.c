@@ -135,9 +135,28 @@ typedef struct
   int         remaining;  /* all-of: parents not cancelled yet; atomic */
   gboolean    all;        /* cancelled once all parents are, not any */
   guint       n_links;
+  guint       n_slots;    /* allocated for */
   CtokFollow *follow;     /* a foreign GCancellable, for linked_to_cancellable */
   CtokLink    items[];
 } CtokLinks;
+
+/* Link records come and go with every linked source, and are freed in
+ * bulk when a parent cancels its children: GLib's slice allocator does
+ * both without touching the heap's bookkeeping. */
+static CtokLinks *
+links_new (guint n_slots)
+{
+  CtokLinks *links = g_slice_alloc0 (sizeof (CtokLinks) + n_slots * sizeof (CtokLink));
+
+  links->n_slots = n_slots;
+  return links;
+}
+
+static void
+links_free (CtokLinks *links)
+{
+  g_slice_free1 (sizeof (CtokLinks) + links->n_slots * sizeof (CtokLink), links);
+}
 
 /* A token's deadlines, allocated the first time it has one: its own (set by
  * its source) and its effective one, the earliest of its own and its
@@ -210,6 +229,77 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 static guint notify_signal_id;
+
+/* Whether anyone may be listening to a token's notify signal. Asking GLib
+ * (g_signal_handler_find()) takes its global signal lock and a hash lookup,
+ * and every cancellation asks, once per token: for a parent cancelling
+ * 100,000 linked children that was the largest cost of all.
+ *
+ * GObject keeps the answer itself: since GLib 2.74, on 64-bit platforms,
+ * the word after an instance's ref_count holds flags that GLib sets, and
+ * never clears, when a handler (for notify: a notify handler) is first
+ * connected to that instance. It is private, so it is not trusted blindly:
+ * probe_notify_flags() connects a notify handler to a throwaway object at
+ * class initialization and keeps the bits that appeared, only if a second,
+ * untouched object does not have them. If the probe sees anything else (an
+ * older or newer layout, a 32-bit platform) the mask stays 0 and every check
+ * asks GLib. A set bit is only a hint (the handler may be gone): GLib is
+ * asked then too. */
+static gsize notify_flags_offset;
+static guint notify_flags_mask;
+
+#define object_flags_word(object, offset) ((int *) (gpointer) ((guint8 *) (object) + (offset)))
+
+static void
+probe_notify_handler (GObject    *object,
+                      GParamSpec *pspec,
+                      gpointer    user_data)
+{
+}
+
+static void
+probe_notify_flags (void)
+{
+  gsize offset = G_STRUCT_OFFSET (GObject, ref_count) + sizeof (guint);
+  GObject *touched;
+  GObject *untouched;
+  guint before;
+  guint after;
+  guint other;
+  gulong id;
+
+  /* Only where that word is padding in the public structure. */
+  if (offset + sizeof (guint) > G_STRUCT_OFFSET (GObject, qdata))
+    return;
+
+  touched = g_object_new (G_TYPE_OBJECT, NULL);
+  untouched = g_object_new (G_TYPE_OBJECT, NULL);
+  before = (guint) g_atomic_int_get (object_flags_word (touched, offset));
+  id = g_signal_connect (touched, "notify", G_CALLBACK (probe_notify_handler), NULL);
+  after = (guint) g_atomic_int_get (object_flags_word (touched, offset));
+  other = (guint) g_atomic_int_get (object_flags_word (untouched, offset));
+  g_signal_handler_disconnect (touched, id);
+  g_object_unref (untouched);
+  g_object_unref (touched);
+
+  if ((after & ~before) != 0 && (other & (after & ~before)) == 0)
+    {
+      notify_flags_offset = offset;
+      notify_flags_mask = after & ~before;
+    }
+}
+
+static inline gboolean
+has_notify_handler (CtokToken *self)
+{
+  if (notify_flags_mask != 0 &&
+      ((guint) g_atomic_int_get (object_flags_word (self, notify_flags_offset)) & notify_flags_mask) == 0)
+    return FALSE;
+
+  /* Any notify handler: g_signal_has_handler_pending() with a detail
+   * misses handlers connected to plain "notify". */
+  return g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal_id, 0, NULL, NULL, NULL) != 0;
+}
 
 /* The type check of the hottest entry points: CtokToken is final, so an
  * instance whose class is ours is a token. Anything else takes the usual
@@ -724,7 +814,7 @@ release_links (CtokLinks *links)
       ctok_release_object (links->items[i].parent);
     }
 
-  g_free (links);
+  links_free (links);
 }
 
 static CtokLinks *
@@ -762,7 +852,7 @@ begin_cancel (CtokToken  *self,
       return FALSE;
     }
 
-  thread = g_thread_self ();
+  thread = ctok_thread_self ();
 
   ctok_mutex_lock (&self->mutex);
 
@@ -1081,7 +1171,7 @@ ctok_token_link (CtokToken         *self,
   if (n_usable == 0)
     return;
 
-  links = g_malloc0 (sizeof (CtokLinks) + n_usable * sizeof (CtokLink));
+  links = links_new ((guint) n_usable);
   links->remaining = (int) MIN (n_usable, G_MAXINT);
   links->all = all;
   self->links = links;
@@ -1141,7 +1231,7 @@ void
 ctok_token_link_cancellable (CtokToken    *self,
                              GCancellable *cancellable)
 {
-  CtokLinks *links = g_malloc0 (sizeof (CtokLinks));
+  CtokLinks *links = links_new (0);
   CtokFollow *follow;
   gboolean released;
 
@@ -1484,7 +1574,7 @@ remove_registration (CtokToken *self,
 
   must_wait = wait &&
               ctok_atomic_load64 (&self->executing_id) == id &&
-              self->executing_thread != g_thread_self ();
+              self->executing_thread != ctok_thread_self ();
 
   ctok_mutex_unlock (&self->mutex);
 
@@ -1542,7 +1632,7 @@ static void
 ctok_token_dispose (GObject *object)
 {
   CtokToken *self = CTOK_TOKEN (object);
-  GThread *thread = g_thread_self ();
+  GThread *thread = ctok_thread_self ();
   GCancellable *cancellable;
   CtokNode *stolen = NULL;
   CtokLinks *links;
@@ -1704,6 +1794,7 @@ ctok_token_class_init (CtokTokenClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   notify_signal_id = g_signal_lookup ("notify", G_TYPE_OBJECT);
+  probe_notify_flags ();
   g_atomic_pointer_set (&token_class, klass);
 }
 
@@ -1722,7 +1813,7 @@ static void
 ctok_token_init (CtokToken *self)
 {
   ctok_mutex_init (&self->mutex);
-  set_home (self, g_thread_self ());
+  set_home (self, ctok_thread_self ());
 }
 
 CtokToken *
@@ -1777,7 +1868,7 @@ get_token_cache (void)
   if G_UNLIKELY (cache == NULL)
     {
       cache = g_new0 (TokenCache, 1);
-      cache->thread = g_thread_self ();
+      cache->thread = ctok_thread_self ();
       g_private_set (&token_cache_key, cache);
       token_cache = cache;
     }
@@ -1828,9 +1919,7 @@ try_recycle (CtokToken *self)
     return FALSE;
 
   cache = get_token_cache ();
-  /* Any notify handler, whatever its detail. */
-  if (cache->n_tokens == TOKEN_CACHE_SIZE ||
-      g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal_id, 0, NULL, NULL, NULL) != 0)
+  if (cache->n_tokens == TOKEN_CACHE_SIZE || has_notify_handler (self))
     return FALSE;
 
   ctok_mutex_lock (&self->mutex);
@@ -1964,9 +2053,7 @@ notify_in_context (CtokToken  *self,
   DeferredNotify *deferred;
   GSource *idle;
 
-  /* Any notify handler: g_signal_has_handler_pending() with a detail
-   * misses handlers connected to plain "notify". */
-  if (g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal_id, 0, NULL, NULL, NULL) == 0)
+  if (!has_notify_handler (self))
     return;
 
   context = self->context != NULL ? self->context : g_main_context_default ();
@@ -1975,7 +2062,7 @@ notify_in_context (CtokToken  *self,
       g_object_notify_by_pspec (G_OBJECT (self), pspec);
       return;
     }
-  if (self->home == g_thread_self () && g_main_context_acquire (context))
+  if (self->home == ctok_thread_self () && g_main_context_acquire (context))
     {
       g_object_notify_by_pspec (G_OBJECT (self), pspec);
       g_main_context_release (context);
