@@ -18,6 +18,7 @@ typedef enum
   CTOK_NODE_INTERNAL,   /* ctok's own plumbing (GSources, cancellables, waits) */
   CTOK_NODE_LINK_ANY,   /* cancels a linked child (user_data) */
   CTOK_NODE_LINK_ALL,   /* counts down a child linked to all of its parents */
+  CTOK_NODE_REMOVED,    /* unregistered, still in the list until compacted */
 } CtokNodeKind;
 
 /* Node flags */

@@ -239,6 +239,128 @@ test_unregister (void)
   g_assert_cmpint (kept.calls, ==, 1);
 }
 
+/* Out of order: registrations removed from the middle of a long list are
+ * left in place until the list is compacted. Whatever happens to the token
+ * next, the removed ones never run and their destroy notifies ran once. */
+typedef enum
+{
+  END_CANCEL,
+  END_CLOSE,
+  END_RESET,
+  END_DROP,
+} OutOfOrderEnd;
+
+#define N_OUT_OF_ORDER 100
+
+static GPtrArray *ran;
+
+static void
+ran_callback (CtokToken *token,
+              gpointer   user_data)
+{
+  record_callback (token, user_data);
+  g_ptr_array_add (ran, user_data);
+}
+
+static void
+check_out_of_order (OutOfOrderEnd end)
+{
+  CtokTokenSource *source = ctok_token_source_new ();
+  CtokToken *token = g_object_ref (ctok_token_source_get_token (source));
+  CallbackRecord records[N_OUT_OF_ORDER + 10] = { { 0, }, };
+  guint64 ids[N_OUT_OF_ORDER + 10];
+  gboolean removed[N_OUT_OF_ORDER + 10] = { FALSE, };
+  guint n_removed = 0;
+  guint n_kept;
+
+  ran = g_ptr_array_new ();
+  for (guint i = 0; i < N_OUT_OF_ORDER; i++)
+    ids[i] = ctok_token_register (token, ran_callback, &records[i], record_destroy);
+
+  /* Every third and every seventh, oldest first (never the newest), then
+   * half of what is left: tombstones, and compactions along the way. */
+  for (guint i = 0; i < N_OUT_OF_ORDER - 1; i++)
+    if (i % 3 == 0 || i % 7 == 0)
+      {
+        g_assert_true (ctok_token_unregister (token, ids[i]));
+        removed[i] = TRUE;
+        n_removed++;
+      }
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token), ==, N_OUT_OF_ORDER - n_removed);
+  for (guint i = N_OUT_OF_ORDER - 2; i > 0; i -= 2)
+    if (!removed[i])
+      {
+        g_assert_true (ctok_token_unregister (token, ids[i]));
+        removed[i] = TRUE;
+        n_removed++;
+      }
+
+  /* Removed once, gone for good; what comes next reuses their nodes. */
+  for (guint i = 0; i < N_OUT_OF_ORDER; i++)
+    {
+      g_assert_cmpint (records[i].destroys, ==, removed[i] ? 1 : 0);
+      if (removed[i])
+        g_assert_false (ctok_token_unregister (token, ids[i]));
+    }
+  for (guint i = N_OUT_OF_ORDER; i < N_OUT_OF_ORDER + 10; i++)
+    {
+      ids[i] = ctok_token_register (token, ran_callback, &records[i], record_destroy);
+      for (guint j = 0; j < i; j++)
+        g_assert_cmpuint (ids[i], !=, ids[j]);
+    }
+  n_kept = N_OUT_OF_ORDER + 10 - n_removed;
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token), ==, n_kept);
+
+  switch (end)
+    {
+    case END_CANCEL:
+      ctok_token_source_cancel (source);
+      break;
+    case END_CLOSE:
+      ctok_token_source_close (source);
+      break;
+    case END_RESET:
+      g_assert_true (ctok_token_source_try_reset (source));
+      break;
+    case END_DROP:
+    default:
+      break;
+    }
+  g_clear_object (&source);
+  /* A token outliving its source keeps its registrations until it goes. */
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token), ==, end == END_DROP ? n_kept : 0);
+  g_assert_finalize_object (token);
+
+  /* The kept ones ran (newest first) or were dropped; the removed ones
+   * neither ran nor were destroyed again. */
+  if (end == END_CANCEL)
+    g_assert_cmpuint (ran->len, ==, n_kept);
+  else
+    g_assert_cmpuint (ran->len, ==, 0);
+  for (guint i = 0, k = 0; i < N_OUT_OF_ORDER + 10; i++)
+    {
+      guint index = N_OUT_OF_ORDER + 10 - 1 - i;
+
+      g_assert_cmpint (records[index].destroys, ==, 1);
+      g_assert_cmpint (records[index].calls, ==, (end == END_CANCEL && !removed[index]) ? 1 : 0);
+      if (end == END_CANCEL && !removed[index])
+        g_assert_true (g_ptr_array_index (ran, k++) == &records[index]);
+    }
+
+  g_clear_pointer (&ran, g_ptr_array_unref);
+}
+
+static void
+test_unregister_out_of_order (void)
+{
+  g_test_summary ("Registrations removed out of order never run, whatever happens to the token next");
+
+  check_out_of_order (END_CANCEL);
+  check_out_of_order (END_CLOSE);
+  check_out_of_order (END_RESET);
+  check_out_of_order (END_DROP);
+}
+
 static void
 test_unregister_nowait (void)
 {
@@ -700,6 +822,7 @@ main (int   argc,
   g_test_add_func ("/token/register/token-outlives-source", test_token_outlives_source);
   g_test_add_func ("/token/unregister/before-cancel", test_unregister);
   g_test_add_func ("/token/unregister/nowait", test_unregister_nowait);
+  g_test_add_func ("/token/unregister/out-of-order", test_unregister_out_of_order);
   g_test_add_func ("/token/unregister/unknown", test_unregister_unknown);
   g_test_add_func ("/token/unregister/wrong-token", test_unregister_wrong_token);
   g_test_add_func ("/token/unregister/in-callback", test_unregister_in_callback);
