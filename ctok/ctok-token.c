@@ -331,16 +331,20 @@ G_DEFINE_FINAL_TYPE (CtokToken, ctok_token, G_TYPE_OBJECT)
 
 /* --- Reasons --- */
 
+/* Shared by a token and every child it cancels: references are taken on
+ * the hot path, so counted inline rather than in a GLib box. */
 struct _CtokReason
 {
+  int     ref_count;  /* atomic */
   GError *error;
 };
 
 CtokReason *
 ctok_reason_new_take (GError *error)
 {
-  CtokReason *reason = g_atomic_rc_box_new (CtokReason);
+  CtokReason *reason = g_new (CtokReason, 1);
 
+  reason->ref_count = 1;
   reason->error = error;
   return reason;
 }
@@ -362,21 +366,18 @@ ctok_reason_new_timed_out (void)
 CtokReason *
 ctok_reason_ref (CtokReason *reason)
 {
-  return g_atomic_rc_box_acquire (reason);
-}
-
-static void
-reason_clear (gpointer data)
-{
-  CtokReason *reason = data;
-
-  g_error_free (reason->error);
+  g_atomic_int_inc (&reason->ref_count);
+  return reason;
 }
 
 void
 ctok_reason_unref (CtokReason *reason)
 {
-  g_atomic_rc_box_release_full (reason, reason_clear);
+  if (g_atomic_int_dec_and_test (&reason->ref_count))
+    {
+      g_error_free (reason->error);
+      g_free (reason);
+    }
 }
 
 const GError *
@@ -664,6 +665,7 @@ typedef struct
 {
   GCancellable *cancellable;  /* a reference */
   CtokLinks    *links;        /* stolen */
+  gboolean      idle;         /* no registration to run */
 } StartWork;
 
 static gboolean begin_cancel        (CtokToken  *self,
@@ -976,7 +978,7 @@ begin_cancel (CtokToken  *self,
     }
 
   self->reason = reason;
-  self->executing_thread = thread;
+  g_atomic_pointer_set (&self->executing_thread, thread);
   set_state_locked (self, STATE_NOTIFYING);
   wake = WAITERS (self->state) > 0;
 
@@ -993,6 +995,8 @@ begin_cancel (CtokToken  *self,
    * triggers a toggle notification. */
   work->cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
   work->links = g_steal_pointer (&self->links);
+  /* Nothing can be added any more: a registration now runs at once. */
+  work->idle = self->head == NULL;
   /* Nothing pending is left behind: the deadline's work is done. */
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
@@ -1033,24 +1037,50 @@ typedef struct
   CtokNode  *link;
 } NotifyFrame;
 
-/* The canceller is done with @node: no longer running, and recycled unless
- * it is in flight. */
+/* The canceller is done with a link, out of the loop's usual order: no
+ * longer running, and recycled. */
 static void
-finish_node (CtokToken *token,
-             CtokNode  *node,
-             gboolean   in_flight)
+finish_link (CtokToken *token,
+             CtokNode  *node)
 {
   gboolean wake;
 
   ctok_mutex_lock (&token->mutex);
   ctok_atomic_store64 (&token->executing_id, 0);
-  if (!in_flight)
-    node_recycle (token, node);
+  node_recycle (token, node);
   wake = WAITERS (token->state) > 0;
   ctok_mutex_unlock (&token->mutex);
 
   if (wake)
     ctok_token_wake_waiters (token);
+}
+
+/* Every registration of @token has run: it moves to STATE_NOTIFIED, with
+ * no lock (nothing else changes its state now, but the waiter count may
+ * move). A thread disposing the token waits for this; after it, the token
+ * is not touched again (waking uses its address only), unless it was
+ * dropped by its own callbacks or notify handlers on this thread and so
+ * belongs to us. */
+static void
+finish_notify (CtokToken *token)
+{
+  gboolean resurrected;
+  int old;
+
+  /* Only this thread sets the flag, in the token's dispose. */
+  resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
+  if (resurrected)
+    g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
+  g_atomic_pointer_set (&token->executing_thread, NULL);
+
+  do
+    old = g_atomic_int_get (&token->state);
+  while (!g_atomic_int_compare_and_exchange (&token->state, old, (old & ~STATE_MASK) | STATE_NOTIFIED));
+
+  if (WAITERS (old) > 0)
+    ctok_token_wake_waiters (token);
+  if (resurrected)
+    g_object_unref (token);
 }
 
 /* The cancel loop. @self was switched to STATE_NOTIFYING by this thread.
@@ -1059,10 +1089,10 @@ finish_node (CtokToken *token,
  * GObject, a reference taken while another thread disposes an object is
  * not safe. Instead a token's dispose waits while another thread notifies
  * it, and every path that starts a notification holds the token alive until
- * it returns: the caller's source, the parent's running link (kept running
- * until the child is done), the timer's firing entry, the cancellable
- * bridges' guards. A token dropped by one of its own callbacks resurrects
- * itself in its dispose, and this loop releases it when it is done.
+ * it returns: the caller's source, the parent's running link (until the
+ * child is cancelled), the timer's firing entry, the cancellable bridges'
+ * guards. A token dropped by one of its own callbacks resurrects itself in
+ * its dispose, and this loop releases it when it is done.
  *
  * It pops one registration at a time, newest first, and runs it with no lock
  * held; while it runs, executing_id names it, so that a thread unregistering
@@ -1070,7 +1100,10 @@ finish_node (CtokToken *token,
  * registrations are pushed on a stack and drained in turn, depth first (a
  * child's callbacks run at its link's place in the parent's order, as they
  * would if the link called cancel), so a chain of any length is a loop
- * rather than a recursion. */
+ * rather than a recursion. Two shortcuts keep linked trees cheap: a child
+ * with nothing registered is done as soon as it is cancelled, with no
+ * frame; and a child cancelled by its parent's last registration replaces
+ * the parent on the stack, the parent being done. */
 static void
 ctok_token_notify (CtokToken *self,
                    StartWork *work)
@@ -1083,6 +1116,11 @@ ctok_token_notify (CtokToken *self,
   gboolean done_in_flight = FALSE;
 
   start_notify (self, work);
+  if (work->idle)
+    {
+      finish_notify (self);
+      return;
+    }
   stack[depth++] = (NotifyFrame) { self, NULL };
 
   while (depth > 0)
@@ -1091,6 +1129,7 @@ ctok_token_notify (CtokToken *self,
       CtokToken *child = NULL;
       StartWork child_work;
       CtokNode *node;
+      gboolean last;
       gboolean wake;
 
       /* One critical section per registration: finish the one that ran,
@@ -1109,29 +1148,22 @@ ctok_token_notify (CtokToken *self,
       node = list_pop (token);
       if (node == NULL)
         {
-          CtokNode *link = stack[depth - 1].link;
-          gboolean resurrected;
+          /* The link that cancelled the token is done too: the parent's
+           * next critical section finishes it. */
+          CtokNode *link = stack[--depth].link;
 
-          /* Every registration has run. A thread disposing the token
-           * waits for this; after it, the token is not touched again
-           * (waking uses its address only), unless we own it. */
-          token->executing_thread = NULL;
-          set_state_locked (token, STATE_NOTIFIED);
-          resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
-          g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
           ctok_mutex_unlock (&token->mutex);
-
           if (wake)
             ctok_token_wake_waiters (token);
 
-          depth--;
-          if (link != NULL)
-            finish_node (stack[depth - 1].token, link, FALSE);
-          if (resurrected)
-            g_object_unref (token);
+          finish_notify (token);
+          done = link;
+          done_in_flight = FALSE;
           continue;
         }
 
+      /* Nothing can be added now, so this holds until the token is done. */
+      last = token->head == NULL;
       if (node->kind == CTOK_NODE_CONTEXT)
         in_flight_push (token, node);  /* from now on, its GSource releases it */
       ctok_atomic_store64 (&token->executing_id, node->id);
@@ -1150,7 +1182,29 @@ ctok_token_notify (CtokToken *self,
         }
 
       /* A linked child was cancelled: notify it now, depth first, while the
-       * link that did it stays running. */
+       * link that did it stays running. With nothing registered, it is done
+       * at once; otherwise its registrations run next. */
+      start_notify (child, &child_work);
+      if (child_work.idle)
+        {
+          finish_notify (child);
+          done = node;
+          continue;
+        }
+
+      /* The link was the token's last registration: the token is done once
+       * the child is cancelled, and the child takes its place on the stack,
+       * so a chain of any length runs in constant space. (The link only
+       * guards the child until it is cancelled: from then on, the child's
+       * own dispose waits for its notification.) */
+      if (last)
+        {
+          finish_link (token, node);
+          finish_notify (token);
+          stack[depth - 1].token = child;
+          continue;
+        }
+
       if (depth == stack_size)
         {
           stack_size *= 2;
@@ -1158,7 +1212,6 @@ ctok_token_notify (CtokToken *self,
             stack = g_memdup2 (inline_stack, sizeof inline_stack);
           stack = g_renew (NotifyFrame, stack, stack_size);
         }
-      start_notify (child, &child_work);
       stack[depth++] = (NotifyFrame) { child, node };
     }
 
@@ -1683,7 +1736,7 @@ remove_registration (CtokToken *self,
 
   must_wait = wait &&
               ctok_atomic_load64 (&self->executing_id) == id &&
-              self->executing_thread != ctok_thread_self ();
+              g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 
   ctok_mutex_unlock (&self->mutex);
 
@@ -1746,7 +1799,6 @@ ctok_token_dispose (GObject *object)
   CtokNode *stolen = NULL;
   CtokLinks *links;
   gboolean in_flight;
-  gboolean notifying_elsewhere;
   gboolean wake = FALSE;
 
   ctok_mutex_lock (&self->mutex);
@@ -1754,7 +1806,7 @@ ctok_token_dispose (GObject *object)
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
    * the loop is done, which then drops this reference. */
-  if (STATE (self->state) == STATE_NOTIFYING && self->executing_thread == thread)
+  if (STATE (self->state) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
     {
       g_atomic_int_or (&self->flags, TOKEN_RESURRECTED);
       ctok_mutex_unlock (&self->mutex);
@@ -1772,7 +1824,6 @@ ctok_token_dispose (GObject *object)
   cancellable = g_steal_pointer (&self->cancellable);
   links = g_steal_pointer (&self->links);
   in_flight = self->in_flight != NULL;
-  notifying_elsewhere = STATE (self->state) == STATE_NOTIFYING;
 
   ctok_mutex_unlock (&self->mutex);
 
@@ -1781,16 +1832,10 @@ ctok_token_dispose (GObject *object)
   drop_nodes (self, stolen);
 
   /* A cancellation that started may be running on another thread: let it
-   * finish with the token. Seeing its state change is not enough: the
-   * canceller still unlocks the token's mutex after that, so take the lock
-   * once before anything can free it. */
+   * finish with the token. Its last touch is the change of state (see
+   * finish_notify()). */
   if (!notified (self))
     ctok_token_block_until (self, notified, self);
-  else if (notifying_elsewhere)
-    {
-      ctok_mutex_lock (&self->mutex);
-      ctok_mutex_unlock (&self->mutex);
-    }
 
   /* The shared cancellable, parents, the timer and deadline updates use the
    * token without a reference: take it out of their hands. */

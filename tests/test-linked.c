@@ -171,6 +171,77 @@ test_callback_order_dfs (void)
   g_string_free (g_steal_pointer (&order_log), TRUE);
 }
 
+static void
+test_callback_order_last_link (void)
+{
+  g_autoptr(CtokTokenSource) parent = ctok_token_source_new ();
+  g_autoptr(CtokTokenSource) a = NULL;
+  g_autoptr(CtokTokenSource) b = NULL;
+  g_autoptr(CtokTokenSource) idle = NULL;
+  g_autoptr(CtokTokenSource) c = NULL;
+
+  g_test_summary ("A link that is its parent's last registration runs its child's callbacks, "
+                  "and children with nothing registered are cancelled too");
+
+  /* Each link is its parent's oldest registration, so it runs last. */
+  order_log = g_string_new (NULL);
+  a = new_linked1 (parent);
+  ctok_token_register (token_of (parent), log_callback, (gpointer) "p1 ", NULL);
+  b = new_linked1 (a);
+  ctok_token_register (token_of (a), log_callback, (gpointer) "a1 ", NULL);
+  idle = new_linked1 (b);
+  c = new_linked1 (b);
+  ctok_token_register (token_of (c), log_callback, (gpointer) "c1 ", NULL);
+  ctok_token_register (token_of (b), log_callback, (gpointer) "b1 ", NULL);
+
+  ctok_token_source_cancel (parent);
+
+  g_assert_cmpstr (order_log->str, ==, "p1 a1 b1 c1 ");
+  g_assert_true (ctok_token_source_is_cancelled (idle));
+  g_assert_true (ctok_token_source_is_cancelled (c));
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (parent)), ==, 0);
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (a)), ==, 0);
+  g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (b)), ==, 0);
+  g_string_free (g_steal_pointer (&order_log), TRUE);
+}
+
+/* The only reference to a source, dropped by its token's notify handler,
+ * which runs while the token is being notified. */
+static void
+drop_source_on_notify (GObject    *object,
+                       GParamSpec *pspec,
+                       gpointer    user_data)
+{
+  CtokTokenSource **source = user_data;
+
+  g_clear_object (source);
+}
+
+static void
+test_dropped_in_notify (void)
+{
+  g_test_summary ("A linked token dropped by its own notify handler is finalized once "
+                  "its cancellation is done, with or without registrations of its own");
+
+  for (guint with_child = 0; with_child < 2; with_child++)
+    {
+      g_autoptr(CtokTokenSource) parent = ctok_token_source_new ();
+      CtokTokenSource *middle = new_linked1 (parent);
+      CtokToken *token = token_of (middle);
+      g_autoptr(CtokTokenSource) child = with_child ? new_linked1 (middle) : NULL;
+
+      g_signal_connect (token, "notify::cancelled", G_CALLBACK (drop_source_on_notify), &middle);
+      g_object_add_weak_pointer (G_OBJECT (token), (gpointer *) &token);
+
+      ctok_token_source_cancel (parent);
+
+      g_assert_null (middle);
+      g_assert_null (token);
+      if (child != NULL)
+        g_assert_true (ctok_token_source_is_cancelled (child));
+    }
+}
+
 /* --- Degenerate links --- */
 
 static void
@@ -724,6 +795,8 @@ main (int   argc,
   g_test_add_func ("/linked/any/child-does-not-affect-parent", test_child_does_not_affect_parent);
   g_test_add_func ("/linked/any/reason-any-depth", test_reason_any_depth);
   g_test_add_func ("/linked/any/callback-order", test_callback_order_dfs);
+  g_test_add_func ("/linked/any/callback-order-last-link", test_callback_order_last_link);
+  g_test_add_func ("/linked/any/dropped-in-notify", test_dropped_in_notify);
   g_test_add_func ("/linked/degenerate/none-ignored", test_none_ignored);
   g_test_add_func ("/linked/degenerate/zero-tokens", test_zero_tokens);
   g_test_add_func ("/linked/degenerate/same-parent-twice", test_same_parent_twice);
