@@ -14,19 +14,26 @@
  * their state is found through C11 thread-locals, a few times cheaper than a
  * GPrivate lookup. */
 
-static _Thread_local GThread *current_thread;
+typedef struct
+{
+  GThread   *thread;     /* g_thread_self(), remembered */
+  gboolean   releasing;  /* in ctok_release_object() */
+  GPtrArray *pending;    /* objects it is yet to release */
+} ThreadState;
 
-/* g_thread_self(), remembered. The GThread lives as long as the thread, and
- * so does the thread-local. */
+/* One thread-local for all: in a shared library, each costs a lookup. */
+static _Thread_local ThreadState thread_state;
+
+/* The GThread lives as long as the thread, and so does the thread-local. */
 GThread *
 ctok_thread_self (void)
 {
-  GThread *thread = current_thread;
+  ThreadState *state = &thread_state;
 
-  if G_UNLIKELY (thread == NULL)
-    current_thread = thread = g_thread_self ();
+  if G_UNLIKELY (state->thread == NULL)
+    state->thread = g_thread_self ();
 
-  return thread;
+  return state->thread;
 }
 
 /* Dropping the last reference to a linked token releases its parents, which
@@ -35,35 +42,37 @@ ctok_thread_self (void)
  * ctok_release_object(), which runs the outermost one and queues those made
  * while it runs, so finalization is a loop on each thread, never a recursion. */
 
-static _Thread_local gboolean releasing;
-static _Thread_local GPtrArray *pending_releases;
-
 /* Frees the queue at thread exit; set once the queue exists. */
-static GPrivate pending_releases_key = G_PRIVATE_INIT ((GDestroyNotify) g_ptr_array_unref);
+static void
+pending_free (gpointer data)
+{
+  thread_state.pending = NULL;
+  g_ptr_array_unref (data);
+}
+
+static GPrivate pending_key = G_PRIVATE_INIT (pending_free);
 
 void
 ctok_release_object (gpointer object)
 {
-  GPtrArray *pending;
+  ThreadState *state = &thread_state;
 
-  if (releasing)
+  if (state->releasing)
     {
-      pending = pending_releases;
-      if (pending == NULL)
+      if (state->pending == NULL)
         {
-          pending = pending_releases = g_ptr_array_new ();
-          g_private_set (&pending_releases_key, pending);
+          state->pending = g_ptr_array_new ();
+          g_private_set (&pending_key, state->pending);
         }
-      g_ptr_array_add (pending, object);
+      g_ptr_array_add (state->pending, object);
       return;
     }
 
-  releasing = TRUE;
+  state->releasing = TRUE;
   g_object_unref (object);
 
-  pending = pending_releases;
-  while (pending != NULL && pending->len > 0)
-    g_object_unref (g_ptr_array_steal_index_fast (pending, pending->len - 1));
+  while (state->pending != NULL && state->pending->len > 0)
+    g_object_unref (g_ptr_array_steal_index_fast (state->pending, state->pending->len - 1));
 
-  releasing = FALSE;
+  state->releasing = FALSE;
 }

@@ -217,7 +217,7 @@ struct _CtokToken
 static inline gboolean
 can_cancel_locked (CtokToken *self)
 {
-  return STATE (self->state) == STATE_NOT_CANCELLED &&
+  return STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
          (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) == 0;
 }
 
@@ -227,7 +227,7 @@ static inline void
 set_state_locked (CtokToken *self,
                   int        state)
 {
-  g_atomic_int_set (&self->state, (self->state & ~STATE_MASK) | state);
+  g_atomic_int_set (&self->state, (g_atomic_int_get (&self->state) & ~STATE_MASK) | state);
 }
 
 enum
@@ -532,7 +532,7 @@ static void
 list_remove (CtokToken *self,
              CtokNode  *node)
 {
-  if (STATE (self->state) != STATE_NOT_CANCELLED)
+  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
     {
       list_unlink (self, node);
       node_recycle (self, node);
@@ -808,7 +808,7 @@ add_node (CtokToken         *self,
       return id;
     }
 
-  cancelled = STATE (self->state) != STATE_NOT_CANCELLED;
+  cancelled = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
   ctok_mutex_unlock (&self->mutex);
 
   /* Already cancelled: run now. Never cancellable: never runs. */
@@ -840,7 +840,7 @@ ctok_token_release_node (CtokToken *self,
   ctok_mutex_lock (&self->mutex);
   in_flight_unlink (self, node);
   node_recycle (self, node);
-  wake = WAITERS (self->state) > 0;
+  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
   ctok_mutex_unlock (&self->mutex);
 
   if (wake)
@@ -980,7 +980,7 @@ begin_cancel (CtokToken  *self,
   self->reason = reason;
   g_atomic_pointer_set (&self->executing_thread, thread);
   set_state_locked (self, STATE_NOTIFYING);
-  wake = WAITERS (self->state) > 0;
+  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
 
   if (consumed != 0 && self->links != NULL)
     for (guint i = 0; i < self->links->n_links; i++)
@@ -1048,7 +1048,7 @@ finish_link (CtokToken *token,
   ctok_mutex_lock (&token->mutex);
   ctok_atomic_store64 (&token->executing_id, 0);
   node_recycle (token, node);
-  wake = WAITERS (token->state) > 0;
+  wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
   ctok_mutex_unlock (&token->mutex);
 
   if (wake)
@@ -1143,7 +1143,7 @@ ctok_token_notify (CtokToken *self,
             node_recycle (token, done);
           done = NULL;
         }
-      wake = WAITERS (token->state) > 0;
+      wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
 
       node = list_pop (token);
       if (node == NULL)
@@ -1280,7 +1280,7 @@ freeze (CtokToken *self)
   if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = WAITERS (self->state) > 0;
+      wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
     }
   ctok_mutex_unlock (&self->mutex);
 
@@ -1300,7 +1300,7 @@ ctok_token_close_internal (CtokToken *self)
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
   ctok_mutex_lock (&self->mutex);
-  if (STATE (self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
       changed = update_deadline_locked (self);
@@ -1385,7 +1385,7 @@ ctok_token_link (CtokToken         *self,
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
   ctok_mutex_lock (&self->mutex);
-  if (STATE (self->state) == STATE_NOT_CANCELLED)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
     update_deadline_locked (self);
   ctok_mutex_unlock (&self->mutex);
 }
@@ -1624,7 +1624,7 @@ ctok_token_get_own_deadline (CtokToken *self)
   gint64 own = G_MAXINT64;
 
   ctok_mutex_lock (&self->mutex);
-  if (STATE (self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
     own = self->deadline->own;
   ctok_mutex_unlock (&self->mutex);
 
@@ -1806,7 +1806,7 @@ ctok_token_dispose (GObject *object)
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
    * the loop is done, which then drops this reference. */
-  if (STATE (self->state) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
     {
       g_atomic_int_or (&self->flags, TOKEN_RESURRECTED);
       ctok_mutex_unlock (&self->mutex);
@@ -1819,7 +1819,7 @@ ctok_token_dispose (GObject *object)
   if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = WAITERS (self->state) > 0;
+      wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
     }
   cancellable = g_steal_pointer (&self->cancellable);
   links = g_steal_pointer (&self->links);
@@ -2092,10 +2092,10 @@ try_recycle (CtokToken *self)
     }
 
   /* Registrations removed out of order may linger in the list. */
-  if (STATE (self->state) == STATE_NOT_CANCELLED && self->n_listed == self->n_removed)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->n_listed == self->n_removed)
     list_compact (self);
 
-  pristine = STATE (self->state) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
+  pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
              self->head == NULL && self->in_flight == NULL &&
              self->cancellable == NULL && self->links == NULL;
   if (pristine && self->deadline != NULL)

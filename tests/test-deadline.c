@@ -470,21 +470,34 @@ test_dropped_source_fires (void)
 static void
 test_dropped_disarms (void)
 {
-  CallbackRecord record = { 0, };
+  CallbackRecord records[100] = { { 0, }, };
+  gboolean dropped_in_time[100];
+  guint n_in_time = 0;
 
   g_test_summary ("Dropping a source and its token disarms the deadline: nothing fires later");
 
-  for (int i = 0; i < 100; i++)
+  for (guint i = 0; i < G_N_ELEMENTS (records); i++)
     {
       CtokTokenSource *source = ctok_token_source_new_with_timeout (1 + i % 10);
+      gint64 deadline = ctok_token_get_deadline (token_of (source));
 
-      ctok_token_register (token_of (source), record_callback, &record, record_destroy);
+      ctok_token_register (token_of (source), record_callback, &records[i], record_destroy);
       g_object_unref (source);
+      /* A thread descheduled for longer than the timeout drops a source
+       * that has already fired: only those dropped in time are checked. */
+      dropped_in_time[i] = g_get_monotonic_time () < deadline;
+      n_in_time += dropped_in_time[i];
     }
 
   g_usleep (30 * MS);
-  g_assert_cmpint (record.destroys, ==, 100);
-  g_assert_cmpint (record.calls, ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (records); i++)
+    {
+      g_assert_cmpint (records[i].destroys, ==, 1);
+      if (dropped_in_time[i])
+        g_assert_cmpint (records[i].calls, ==, 0);
+    }
+  g_test_message ("%u of %u sources dropped before their deadline", n_in_time,
+                  (guint) G_N_ELEMENTS (records));
 }
 
 static void
