@@ -2092,7 +2092,8 @@ try_recycle (CtokToken *self)
     }
 
   /* Registrations removed out of order may linger in the list. */
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->n_listed == self->n_removed)
+  if (self->n_removed > 0 && STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+      self->n_listed == self->n_removed)
     list_compact (self);
 
   pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
