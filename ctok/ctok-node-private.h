@@ -21,11 +21,12 @@ typedef enum
   CTOK_NODE_REMOVED,    /* unregistered, still in the list until compacted */
 } CtokNodeKind;
 
-/* Node flags */
+/* Where a node is (its flags): one of these, or 0 (free, running or run).
+ * Changed atomically: the cancel loop claims a LINKED node with no lock. */
 enum
 {
-  CTOK_NODE_LINKED    = 1 << 0,  /* in its token's pending list */
-  CTOK_NODE_IN_FLIGHT = 1 << 1,  /* taken by the canceller, still owned until released */
+  CTOK_NODE_LINKED    = 1,  /* pending: in its token's list, or its cancel loop's batch */
+  CTOK_NODE_IN_FLIGHT = 2,  /* taken by the canceller, still owned until released */
 };
 
 typedef struct _CtokNode CtokNode;
@@ -34,8 +35,9 @@ typedef struct _CtokNode CtokNode;
  * the system, so an id (generation and index) can always be looked up safely,
  * even when it is stale or belongs to another token.
  *
- * @owner and @id are accessed atomically; everything else is protected by the
- * owner token's mutex. */
+ * @owner, @id and @flags are accessed atomically; everything else is
+ * protected by the owner token's mutex, or belongs to the cancel loop once
+ * it has claimed the node. */
 struct _CtokNode
 {
   CtokNode          *prev;
@@ -46,7 +48,7 @@ struct _CtokNode
   gpointer           user_data;
   GDestroyNotify     destroy;
   guint8             kind;
-  guint8             flags;
+  int                flags;  /* atomic */
 };
 
 /* An id is (generation << CTOK_NODE_INDEX_BITS) | (arena index + 1); it is

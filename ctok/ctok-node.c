@@ -66,7 +66,7 @@ ctok_node_alloc (CtokToken *owner)
 
   node->prev = node->next = NULL;
   node->kind = CTOK_NODE_FREE;
-  node->flags = 0;
+  g_atomic_int_set (&node->flags, 0);
   g_atomic_pointer_set (&node->owner, owner);
 
   return node;

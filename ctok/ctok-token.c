@@ -475,7 +475,7 @@ list_push (CtokToken *self,
   if (self->head != NULL)
     self->head->prev = node;
   self->head = node;
-  node->flags = CTOK_NODE_LINKED;
+  g_atomic_int_set (&node->flags, CTOK_NODE_LINKED);
   self->n_listed++;
 }
 
@@ -490,7 +490,7 @@ list_unlink (CtokToken *self,
   if (node->next != NULL)
     node->next->prev = node->prev;
   node->prev = node->next = NULL;
-  node->flags &= ~CTOK_NODE_LINKED;
+  g_atomic_int_set (&node->flags, 0);
 }
 
 /* A node is removed from the middle of a long list only when that list is
@@ -498,8 +498,8 @@ list_unlink (CtokToken *self,
  * another order than they came (100,000 of them, say), each neighbour is a
  * cache miss. Until then the node stays in place, marked removed, its id
  * already stale; the cancel loop and compaction put it back in the free
- * list. The newest node, and any node once cancellation started (when the
- * counts are not kept), is unlinked at once. */
+ * list. The newest node is unlinked at once. (Once the token is cancelled,
+ * its list belongs to the cancel loop: see remove_registration().) */
 #define COMPACT_MIN_REMOVED 16
 
 static inline void node_recycle (CtokToken *self,
@@ -527,18 +527,12 @@ list_compact (CtokToken *self)
   self->n_removed = 0;
 }
 
-/* Takes a pending node out of the list for good: its id goes stale. */
+/* Takes a pending node out of the list of a token that is not cancelled,
+ * for good: its id goes stale. */
 static void
 list_remove (CtokToken *self,
              CtokNode  *node)
 {
-  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
-    {
-      list_unlink (self, node);
-      node_recycle (self, node);
-      return;
-    }
-
   if (node->prev == NULL)
     {
       list_unlink (self, node);
@@ -552,24 +546,6 @@ list_remove (CtokToken *self,
   self->n_removed++;
   if (self->n_removed >= COMPACT_MIN_REMOVED && self->n_removed > self->n_listed / 2)
     list_compact (self);
-}
-
-/* The next node to run, out of the list, or NULL. Only once the token is
- * cancelled. */
-static inline CtokNode *
-list_pop (CtokToken *self)
-{
-  CtokNode *node;
-
-  while ((node = self->head) != NULL)
-    {
-      list_unlink (self, node);
-      if G_LIKELY (node->kind != CTOK_NODE_REMOVED)
-        return node;
-      node_free (self, node);
-    }
-
-  return NULL;
 }
 
 static inline CtokNode *
@@ -591,7 +567,7 @@ node_free (CtokToken *self,
            CtokNode  *node)
 {
   node->kind = CTOK_NODE_FREE;
-  node->flags = 0;
+  g_atomic_int_set (&node->flags, 0);
   node->next = self->free_nodes;
   self->free_nodes = node;
 }
@@ -611,7 +587,7 @@ static inline void
 in_flight_push (CtokToken *self,
                 CtokNode  *node)
 {
-  node->flags |= CTOK_NODE_IN_FLIGHT;
+  g_atomic_int_set (&node->flags, CTOK_NODE_IN_FLIGHT);
   node->prev = NULL;
   node->next = self->in_flight;
   if (self->in_flight != NULL)
@@ -665,6 +641,7 @@ typedef struct
 {
   GCancellable *cancellable;  /* a reference */
   CtokLinks    *links;        /* stolen */
+  CtokNode     *batch;        /* the registrations to run, newest first */
   gboolean      idle;         /* no registration to run */
 } StartWork;
 
@@ -995,8 +972,11 @@ begin_cancel (CtokToken  *self,
    * triggers a toggle notification. */
   work->cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
   work->links = g_steal_pointer (&self->links);
-  /* Nothing can be added any more: a registration now runs at once. */
-  work->idle = self->head == NULL;
+  /* The cancel loop takes the whole list: nothing can be added any more
+   * (a registration now runs at once), and a node it has not claimed yet
+   * is still LINKED, for remove_registration() to take back. */
+  work->batch = g_steal_pointer (&self->head);
+  work->idle = work->batch == NULL;
   /* Nothing pending is left behind: the deadline's work is done. */
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
@@ -1029,30 +1009,92 @@ start_notify (CtokToken *self,
   notify_in_context (self, properties[PROP_CANCELLED]);
 }
 
-/* A token being notified, and the registration of the token below it on
- * the stack whose link cancelled it (NULL at the bottom). */
+/* A token being notified: the registration of the token below it on the
+ * stack whose link cancelled it (NULL at the bottom), the next registration
+ * of its batch, and those it is done with, to recycle. */
 typedef struct
 {
   CtokToken *token;
   CtokNode  *link;
+  CtokNode  *next;
+  CtokNode  *spent;    /* linked through ->next */
+  guint      n_spent;
 } NotifyFrame;
 
-/* The canceller is done with a link, out of the loop's usual order: no
- * longer running, and recycled. */
+/* Gives the frame's spent nodes back to its token: their ids go stale.
+ * With @done, the token runs nothing any more. */
 static void
-finish_link (CtokToken *token,
-             CtokNode  *node)
+recycle_spent (NotifyFrame *frame,
+               gboolean     done)
 {
+  CtokToken *token = frame->token;
+  CtokNode *node;
+  CtokNode *next;
   gboolean wake;
 
   ctok_mutex_lock (&token->mutex);
-  ctok_atomic_store64 (&token->executing_id, 0);
-  node_recycle (token, node);
+  if (done)
+    ctok_atomic_store64 (&token->executing_id, 0);
+  for (node = frame->spent; node != NULL; node = next)
+    {
+      next = node->next;
+      node_recycle (token, node);
+    }
   wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
   ctok_mutex_unlock (&token->mutex);
 
+  frame->spent = NULL;
+  frame->n_spent = 0;
+
   if (wake)
     ctok_token_wake_waiters (token);
+}
+
+/* Recycled in groups, while still in cache, one critical section each. */
+#define SPENT_BATCH 64
+
+static inline void
+spend (NotifyFrame *frame,
+       CtokNode    *node)
+{
+  node->next = frame->spent;
+  frame->spent = node;
+  if (++frame->n_spent == SPENT_BATCH)
+    recycle_spent (frame, FALSE);
+}
+
+/* Claims the next node of the batch for running, unless a thread
+ * unregistering it got there first (see remove_registration()). Either way
+ * executing_id names it from now on, and whoever waited for the one before
+ * is woken. */
+static inline gboolean
+claim (CtokToken *token,
+       CtokNode  *node)
+{
+  gboolean claimed;
+
+  ctok_atomic_store64 (&token->executing_id, node->id);
+
+  if (node->kind == CTOK_NODE_CONTEXT)
+    {
+      /* From now on, its GSource releases it. */
+      ctok_mutex_lock (&token->mutex);
+      claimed = g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0);
+      if (claimed)
+        in_flight_push (token, node);
+      ctok_mutex_unlock (&token->mutex);
+    }
+  else
+    claimed = node->kind != CTOK_NODE_REMOVED &&
+              g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0);
+
+  /* The store above, then a full barrier (the compare-and-swap or the
+   * lock), then this read: a thread that started waiting for the previous
+   * registration before it is seen, one that starts after sees it is over. */
+  if (WAITERS (g_atomic_int_get (&token->state)) > 0)
+    ctok_token_wake_waiters (token);
+
+  return claimed;
 }
 
 /* Every registration of @token has run: it moves to STATE_NOTIFIED, with
@@ -1094,9 +1136,13 @@ finish_notify (CtokToken *token)
  * guards. A token dropped by one of its own callbacks resurrects itself in
  * its dispose, and this loop releases it when it is done.
  *
- * It pops one registration at a time, newest first, and runs it with no lock
- * held; while it runs, executing_id names it, so that a thread unregistering
- * it can wait for it to return. Tokens cancelled along the way by linked
+ * Each token's registrations are its batch, taken whole by begin_cancel().
+ * The loop claims one at a time, newest first, with a compare-and-swap of
+ * its flags (a thread unregistering it may clear them first, and so keep it
+ * from running), and runs it with no lock held; while it runs, executing_id
+ * names it, so that a thread unregistering it can wait for it to return.
+ * Spent nodes go back to their token in groups. Tokens cancelled along the
+ * way by linked
  * registrations are pushed on a stack and drained in turn, depth first (a
  * child's callbacks run at its link's place in the parent's order, as they
  * would if the link called cancel), so a chain of any length is a loop
@@ -1112,8 +1158,6 @@ ctok_token_notify (CtokToken *self,
   NotifyFrame *stack = inline_stack;
   gsize stack_size = G_N_ELEMENTS (inline_stack);
   gsize depth = 0;
-  CtokNode *done = NULL;       /* the node just run, to finish with the next pop */
-  gboolean done_in_flight = FALSE;
 
   start_notify (self, work);
   if (work->idle)
@@ -1121,63 +1165,43 @@ ctok_token_notify (CtokToken *self,
       finish_notify (self);
       return;
     }
-  stack[depth++] = (NotifyFrame) { self, NULL };
+  stack[depth++] = (NotifyFrame) { self, NULL, work->batch, NULL, 0 };
 
   while (depth > 0)
     {
-      CtokToken *token = stack[depth - 1].token;
+      NotifyFrame *frame = &stack[depth - 1];
+      CtokToken *token = frame->token;
+      CtokNode *node = frame->next;
       CtokToken *child = NULL;
       StartWork child_work;
-      CtokNode *node;
-      gboolean last;
-      gboolean wake;
+      gboolean in_flight;
 
-      /* One critical section per registration: finish the one that ran,
-       * take the next. */
-      ctok_mutex_lock (&token->mutex);
-
-      if (done != NULL)
-        {
-          ctok_atomic_store64 (&token->executing_id, 0);
-          if (!done_in_flight)
-            node_recycle (token, done);
-          done = NULL;
-        }
-      wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
-
-      node = list_pop (token);
       if (node == NULL)
         {
-          /* The link that cancelled the token is done too: the parent's
-           * next critical section finishes it. */
-          CtokNode *link = stack[--depth].link;
+          /* Every registration has run. The link that cancelled the token
+           * is done too: its parent recycles it with its own. */
+          CtokNode *link = frame->link;
 
-          ctok_mutex_unlock (&token->mutex);
-          if (wake)
-            ctok_token_wake_waiters (token);
-
+          recycle_spent (frame, TRUE);
           finish_notify (token);
-          done = link;
-          done_in_flight = FALSE;
+          depth--;
+          if (link != NULL)
+            spend (&stack[depth - 1], link);
           continue;
         }
 
-      /* Nothing can be added now, so this holds until the token is done. */
-      last = token->head == NULL;
-      if (node->kind == CTOK_NODE_CONTEXT)
-        in_flight_push (token, node);  /* from now on, its GSource releases it */
-      ctok_atomic_store64 (&token->executing_id, node->id);
+      frame->next = node->next;
+      if (!claim (token, node))
+        {
+          spend (frame, node);
+          continue;
+        }
 
-      ctok_mutex_unlock (&token->mutex);
-
-      /* Someone waited for the registration that finished above. */
-      if (wake)
-        ctok_token_wake_waiters (token);
-
-      done_in_flight = node_run (token, node, &child, &child_work);
+      in_flight = node_run (token, node, &child, &child_work);
       if (child == NULL)
         {
-          done = node;
+          if (!in_flight)
+            spend (frame, node);
           continue;
         }
 
@@ -1188,7 +1212,7 @@ ctok_token_notify (CtokToken *self,
       if (child_work.idle)
         {
           finish_notify (child);
-          done = node;
+          spend (frame, node);
           continue;
         }
 
@@ -1197,11 +1221,13 @@ ctok_token_notify (CtokToken *self,
        * so a chain of any length runs in constant space. (The link only
        * guards the child until it is cancelled: from then on, the child's
        * own dispose waits for its notification.) */
-      if (last)
+      if (frame->next == NULL)
         {
-          finish_link (token, node);
+          spend (frame, node);
+          recycle_spent (frame, TRUE);
           finish_notify (token);
-          stack[depth - 1].token = child;
+          frame->token = child;
+          frame->next = child_work.batch;
           continue;
         }
 
@@ -1212,7 +1238,7 @@ ctok_token_notify (CtokToken *self,
             stack = g_memdup2 (inline_stack, sizeof inline_stack);
           stack = g_renew (NotifyFrame, stack, stack_size);
         }
-      stack[depth++] = (NotifyFrame) { child, node };
+      stack[depth++] = (NotifyFrame) { child, node, child_work.batch, NULL, 0 };
     }
 
   if (stack != inline_stack)
@@ -1705,18 +1731,23 @@ remove_registration (CtokToken *self,
       return FALSE;
     }
 
-  if (node->flags & CTOK_NODE_LINKED)
+  /* Not started: it will never run. Before cancellation it leaves the list;
+   * after, it is in the cancel loop's batch, and whoever of us and the loop
+   * clears its LINKED flag first has it (the loop then recycles it). */
+  if (g_atomic_int_get (&node->flags) == CTOK_NODE_LINKED &&
+      (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED ||
+       g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0)))
     {
-      /* Not started: it will never run. */
       copy = *node;
-      list_remove (self, node);
+      if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+        list_remove (self, node);
       ctok_mutex_unlock (&self->mutex);
 
       node_drop (&copy);
       return TRUE;
     }
 
-  if (node->flags & CTOK_NODE_IN_FLIGHT)
+  if (g_atomic_int_get (&node->flags) == CTOK_NODE_IN_FLIGHT)
     {
       /* Fired, delivered to a main context. The GSource cannot release the
        * node (nor go away) while we hold the token's lock. */
@@ -2092,8 +2123,8 @@ try_recycle (CtokToken *self)
     }
 
   /* Registrations removed out of order may linger in the list. */
-  if (self->n_removed > 0 && STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
-      self->n_listed == self->n_removed)
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+      self->n_removed > 0 && self->n_listed == self->n_removed)
     list_compact (self);
 
   pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&

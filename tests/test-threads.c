@@ -3,6 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <string.h>
+
 #include <ctok/ctok.h>
 
 #include "test-common.h"
@@ -170,6 +172,82 @@ test_unregister_pending_during_cancel (void)
   g_assert_cmpint (pending.destroys, ==, 1);
   gate_clear (&blocker.started);
   gate_clear (&blocker.release);
+}
+
+/* Many callbacks, cancelled on one thread while another unregisters them
+ * all: every one either ran (and unregister() returned FALSE, after it
+ * returned) or never will (TRUE), and its destroy notify ran once. */
+#define N_RACING 20000
+
+typedef struct
+{
+  CtokToken      *token;
+  guint64        *ids;
+  gboolean       *removed;
+  CallbackRecord *records;
+  Gate            go;
+} UnregisterRace;
+
+static gpointer
+unregister_all_thread (gpointer data)
+{
+  UnregisterRace *race = data;
+
+  gate_wait (&race->go);
+  /* Oldest first: the canceller starts with the newest, so they meet. */
+  for (guint i = 0; i < N_RACING; i++)
+    {
+      race->removed[i] = ctok_token_unregister (race->token, race->ids[i]);
+      g_assert_cmpint (g_atomic_int_get (&race->records[i].calls), ==, race->removed[i] ? 0 : 1);
+    }
+
+  return NULL;
+}
+
+static void
+test_race_unregister_cancel (void)
+{
+  UnregisterRace race = { NULL, };
+  guint n_removed = 0;
+
+  g_test_summary ("unregister() racing a cancellation: each callback runs once or never, "
+                  "and unregister() says which");
+
+  race.ids = g_new (guint64, N_RACING);
+  race.removed = g_new0 (gboolean, N_RACING);
+  race.records = g_new0 (CallbackRecord, N_RACING);
+
+  for (int round = 0; round < 5; round++)
+    {
+      CtokTokenSource *source = ctok_token_source_new ();
+      GThread *thread;
+
+      memset (race.records, 0, N_RACING * sizeof (CallbackRecord));
+      race.token = ctok_token_source_get_token (source);
+      gate_init (&race.go);
+      for (guint i = 0; i < N_RACING; i++)
+        race.ids[i] = ctok_token_register (race.token, record_callback, &race.records[i], record_destroy);
+
+      thread = g_thread_new ("unregister", unregister_all_thread, &race);
+      gate_open (&race.go);
+      ctok_token_source_cancel (source);
+      g_thread_join (thread);
+
+      for (guint i = 0; i < N_RACING; i++)
+        {
+          g_assert_cmpint (race.records[i].calls, ==, race.removed[i] ? 0 : 1);
+          g_assert_cmpint (race.records[i].destroys, ==, 1);
+          n_removed += race.removed[i];
+        }
+      g_assert_cmpuint (ctok_token_debug_count_registrations (race.token), ==, 0);
+      g_object_unref (source);
+      gate_clear (&race.go);
+    }
+
+  g_test_message ("%u of %u removed before they ran", n_removed, 5 * N_RACING);
+  g_free (race.records);
+  g_free (race.removed);
+  g_free (race.ids);
 }
 
 /* Cascade: A's callback cancels B; B's callback unregisters A's callback,
@@ -584,6 +662,7 @@ main (int   argc,
   g_test_add_func ("/token/unregister/cascade-no-deadlock", test_cascade_no_deadlock);
   g_test_add_func ("/token/unregister/destroy-notify-reentry", test_destroy_notify_reentry);
   g_test_add_func ("/token/race/register-cancel", test_race_register_cancel);
+  g_test_add_func ("/token/race/unregister-cancel", test_race_unregister_cancel);
   g_test_add_func ("/token/stress/mixed", test_stress);
 
   return g_test_run ();
