@@ -758,7 +758,8 @@ run_now (CtokToken         *self,
     destroy (user_data);
 }
 
-static guint64
+/* Inlined: it is most of ctok_token_register(). */
+G_ALWAYS_INLINE static inline guint64
 add_node (CtokToken         *self,
           CtokNodeKind       kind,
           CtokTokenCallback  callback,
@@ -1738,7 +1739,10 @@ remove_registration (CtokToken *self,
       (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED ||
        g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0)))
     {
-      copy = *node;
+      /* What node_drop() needs. */
+      copy.kind = node->kind;
+      copy.user_data = node->user_data;
+      copy.destroy = node->destroy;
       if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
         list_remove (self, node);
       ctok_mutex_unlock (&self->mutex);
