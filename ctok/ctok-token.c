@@ -1143,11 +1143,10 @@ finish_notify (CtokToken *token)
  * from running), and runs it with no lock held; while it runs, executing_id
  * names it, so that a thread unregistering it can wait for it to return.
  * Spent nodes go back to their token in groups. Tokens cancelled along the
- * way by linked
- * registrations are pushed on a stack and drained in turn, depth first (a
- * child's callbacks run at its link's place in the parent's order, as they
- * would if the link called cancel), so a chain of any length is a loop
- * rather than a recursion. Two shortcuts keep linked trees cheap: a child
+ * way by linked registrations are pushed on a stack and drained in turn,
+ * depth first (a child's callbacks run at its link's place in the parent's
+ * order, as they would if the link called cancel), so a chain of any length
+ * is a loop rather than a recursion. Two shortcuts keep linked trees cheap: a child
  * with nothing registered is done as soon as it is cancelled, with no
  * frame; and a child cancelled by its parent's last registration replaces
  * the parent on the stack, the parent being done. */
@@ -3127,9 +3126,11 @@ ctok_token_get_timeout_ms (CtokToken *self)
  * @self: a token
  *
  * Counts the registrations waiting on @self: callbacks, and ctok's own
- * (linked children, GSources, cancellables). It is meant for tests and
- * debugging, such as checking that a long-lived token does not collect
- * registrations; the count is not part of ctok's stable behaviour.
+ * (linked children, GSources, cancellables). Once @self is cancelled they
+ * belong to the cancellation that runs them, and the count is 0. It is
+ * meant for tests and debugging, such as checking that a long-lived token
+ * does not collect registrations; the count is not part of ctok's stable
+ * behaviour.
  *
  * This function is thread-safe.
  *
