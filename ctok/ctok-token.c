@@ -2348,10 +2348,26 @@ ctok_token_can_be_cancelled (CtokToken *self)
  *
  * Since: 1.0
  */
+/* The check of anything that may not be a token, out of line: the hot
+ * path of ctok_token_is_cancelled() then needs no stack frame. */
+static G_GNUC_NO_INLINE gboolean
+is_cancelled_checked (CtokToken *self)
+{
+  if (!CTOK_IS_TOKEN (self))
+    {
+      g_return_if_fail_warning (G_LOG_DOMAIN, "ctok_token_is_cancelled", "CTOK_IS_TOKEN (self)");
+      return FALSE;
+    }
+
+  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+}
+
 gboolean
 ctok_token_is_cancelled (CtokToken *self)
 {
-  return_val_if_not_token (self, FALSE);
+  if G_UNLIKELY (self == NULL ||
+                 ((GTypeInstance *) self)->g_class != g_atomic_pointer_get (&token_class))
+    return is_cancelled_checked (self);
 
   return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
 }
