@@ -751,6 +751,32 @@ test_notify_cancelled (void)
   g_assert_cmpint (plain, ==, 1);
 }
 
+static void
+test_notify_disconnected (void)
+{
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
+  g_autoptr(CtokTokenSource) later = ctok_token_source_new ();
+  CtokToken *token = ctok_token_source_get_token (source);
+  int count = 0;
+  int other = 0;
+  gulong id;
+
+  g_test_summary ("A notify handler connected and gone is not called; one connected later is");
+
+  /* GObject remembers that a handler was once connected; ctok then asks
+   * GSignal, which knows it is gone. */
+  id = g_signal_connect (token, "notify::cancelled", G_CALLBACK (count_notify), &count);
+  g_signal_handler_disconnect (token, id);
+  ctok_token_source_cancel (source);
+  g_assert_cmpint (count, ==, 0);
+
+  /* A token that never had one is notified once it has. */
+  g_signal_connect (ctok_token_source_get_token (later), "notify::cancelled",
+                    G_CALLBACK (count_notify), &other);
+  ctok_token_source_cancel (later);
+  g_assert_cmpint (other, ==, 1);
+}
+
 /* --- Errors after GIO calls --- */
 
 static void
@@ -830,6 +856,7 @@ main (int   argc,
   g_test_add_func ("/token-source/close", test_close);
   g_test_add_func ("/token-source/close-cancelled", test_close_cancelled);
   g_test_add_func ("/token/notify/cancelled", test_notify_cancelled);
+  g_test_add_func ("/token/notify/disconnected", test_notify_disconnected);
   g_test_add_func ("/token/error/rewrite", test_rewrite_error);
 
   return g_test_run ();
