@@ -643,6 +643,8 @@ typedef struct
   CtokLinks    *links;        /* stolen */
   CtokNode     *batch;        /* the registrations to run, newest first */
   gboolean      idle;         /* no registration to run */
+  CtokToken    *notifying;    /* the parent whose cancel loop, on this thread,
+                               * cancelled the token; NULL otherwise */
 } StartWork;
 
 static gboolean begin_cancel        (CtokToken  *self,
@@ -686,6 +688,8 @@ link_fire (CtokToken    *parent,
   if (!begin_cancel (child, ctok_reason_ref (parent->reason), id, FALSE, work))
     return NULL;
 
+  /* A link the cancel loop runs has an id; one run at registration, not. */
+  work->notifying = id != 0 ? parent : NULL;
   return child;
 }
 
@@ -888,9 +892,14 @@ drop_nodes (CtokToken *self,
 /* --- Cancellation --- */
 
 /* Lets go of the parents and the foreign cancellable, removing this token's
- * registrations from them (waiting for one running on another thread). */
+ * registrations from them (waiting for one running on another thread).
+ * @notifying is a parent that this thread is notifying, or NULL: dropping
+ * the last reference to it cannot start a cascade of finalizations (its
+ * dispose keeps it alive until its notification is done), so it skips the
+ * release queue. */
 static void
-release_links (CtokLinks *links)
+release_links (CtokLinks *links,
+               CtokToken *notifying)
 {
   if (links == NULL)
     return;
@@ -902,7 +911,10 @@ release_links (CtokLinks *links)
     {
       if (links->items[i].id != 0)
         remove_registration (links->items[i].parent, links->items[i].id, TRUE);
-      ctok_release_object (links->items[i].parent);
+      if (links->items[i].parent == notifying)
+        g_object_unref (notifying);
+      else
+        ctok_release_object (links->items[i].parent);
     }
 
   links_free (links);
@@ -978,6 +990,7 @@ begin_cancel (CtokToken  *self,
    * is still LINKED, for remove_registration() to take back. */
   work->batch = g_steal_pointer (&self->head);
   work->idle = work->batch == NULL;
+  work->notifying = NULL;
   /* Nothing pending is left behind: the deadline's work is done. */
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
@@ -999,7 +1012,7 @@ start_notify (CtokToken *self,
 {
   /* A cancelled child needs its parents no more: long-lived parents do not
    * collect registrations of children that are done. */
-  release_links (work->links);
+  release_links (work->links, work->notifying);
 
   if (work->cancellable != NULL)
     {
@@ -1321,7 +1334,7 @@ ctok_token_close_internal (CtokToken *self)
 {
   gboolean changed = FALSE;
 
-  release_links (steal_links (self));
+  release_links (steal_links (self), NULL);
 
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
@@ -1878,7 +1891,7 @@ ctok_token_dispose (GObject *object)
       ctok_cancellable_detach (cancellable);
       g_object_unref (cancellable);
     }
-  release_links (links);
+  release_links (links, NULL);
   if (self->deadline != NULL)
     ctok_timer_disarm_sync (&self->deadline->entry);
   if (PINS (g_atomic_int_get (&self->flags)) > 0)
@@ -2119,7 +2132,7 @@ try_recycle (CtokToken *self)
       CtokLinks *links = g_steal_pointer (&self->links);
 
       ctok_mutex_unlock (&self->mutex);
-      release_links (links);
+      release_links (links, NULL);
       if (g_atomic_pointer_get (&self->deadline) != NULL)
         ctok_timer_disarm_sync (&self->deadline->entry);
       ctok_mutex_lock (&self->mutex);

@@ -242,6 +242,43 @@ test_dropped_in_notify (void)
     }
 }
 
+static void
+test_middle_held_by_child (void)
+{
+  g_test_summary ("A token held only by its linked children is finalized once a cancellation "
+                  "through it is done, with or without callbacks of its own");
+
+  for (guint with_callback = 0; with_callback < 2; with_callback++)
+    {
+      g_autoptr(CtokTokenSource) root = ctok_token_source_new ();
+      CtokTokenSource *middle = new_linked1 (root);
+      CtokToken *token = token_of (middle);
+      g_autoptr(CtokTokenSource) child = new_linked1 (middle);
+      CallbackRecord record = { 0, };
+
+      /* Registered first, so it runs after the link (LIFO). */
+      if (with_callback)
+        {
+          g_clear_object (&child);
+          ctok_token_register (token, record_callback, &record, record_destroy);
+          child = new_linked1 (middle);
+        }
+      g_object_add_weak_pointer (G_OBJECT (token), (gpointer *) &token);
+      /* From now on only the child's link holds the middle token. */
+      g_object_unref (middle);
+      g_assert_nonnull (token);
+
+      /* The child, cancelled, drops the middle token's last reference while
+       * the middle token is being notified. */
+      ctok_token_source_cancel (root);
+
+      g_assert_true (ctok_token_source_is_cancelled (child));
+      g_assert_null (token);
+      g_assert_cmpint (record.calls, ==, with_callback ? 1 : 0);
+      g_assert_cmpint (record.destroys, ==, with_callback ? 1 : 0);
+    }
+}
+
 /* --- Degenerate links --- */
 
 static void
@@ -797,6 +834,7 @@ main (int   argc,
   g_test_add_func ("/linked/any/callback-order", test_callback_order_dfs);
   g_test_add_func ("/linked/any/callback-order-last-link", test_callback_order_last_link);
   g_test_add_func ("/linked/any/dropped-in-notify", test_dropped_in_notify);
+  g_test_add_func ("/linked/any/middle-held-by-child", test_middle_held_by_child);
   g_test_add_func ("/linked/degenerate/none-ignored", test_none_ignored);
   g_test_add_func ("/linked/degenerate/zero-tokens", test_zero_tokens);
   g_test_add_func ("/linked/degenerate/same-parent-twice", test_same_parent_twice);
