@@ -832,7 +832,7 @@ ctok_token_release_node (CtokToken *self,
 /* Takes every pending node @filter accepts (all when NULL) off the list of
  * a token that is not cancelled, and freezes it when @freeze is set. The
  * nodes stay owned by the token until dropped and recycled by drop_nodes().
- * Removed nodes go back to the free list. */
+ * Removed nodes go back to the free list first. */
 static CtokNode *
 steal_nodes (CtokToken *self,
              gboolean   freeze,
@@ -842,16 +842,12 @@ steal_nodes (CtokToken *self,
   CtokNode *node;
   CtokNode *next;
 
+  if (self->n_removed > 0)
+    list_compact (self);
+
   for (node = self->head; node != NULL; node = next)
     {
       next = node->next;
-      if (node->kind == CTOK_NODE_REMOVED)
-        {
-          list_unlink (self, node);
-          node_free (self, node);
-          self->n_listed--;
-          continue;
-        }
       if (filter != NULL && !filter (node))
         continue;
       list_unlink (self, node);
@@ -859,7 +855,6 @@ steal_nodes (CtokToken *self,
       node->next = stolen;
       stolen = node;
     }
-  self->n_removed = 0;
 
   if (freeze)
     g_atomic_int_or (&self->flags, TOKEN_FROZEN);
