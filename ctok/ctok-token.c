@@ -641,8 +641,7 @@ typedef struct
 {
   GCancellable *cancellable;  /* a reference */
   CtokLinks    *links;        /* stolen */
-  CtokNode     *batch;        /* the registrations to run, newest first */
-  gboolean      idle;         /* no registration to run */
+  CtokNode     *batch;        /* the registrations to run, newest first; NULL: none */
   CtokToken    *notifying;    /* the parent whose cancel loop, on this thread,
                                * cancelled the token; NULL otherwise */
 } StartWork;
@@ -984,7 +983,6 @@ begin_cancel (CtokToken  *self,
    * (a registration now runs at once), and a node it has not claimed yet
    * is still LINKED, for remove_registration() to take back. */
   work->batch = g_steal_pointer (&self->head);
-  work->idle = work->batch == NULL;
   work->notifying = NULL;
   /* Nothing pending is left behind: the deadline's work is done. */
   if (self->deadline != NULL)
@@ -1168,7 +1166,7 @@ ctok_token_notify (CtokToken *self,
   gsize depth = 0;
 
   start_notify (self, work);
-  if (work->idle)
+  if (work->batch == NULL)
     {
       finish_notify (self);
       return;
@@ -1217,7 +1215,7 @@ ctok_token_notify (CtokToken *self,
        * link that did it stays running. With nothing registered, it is done
        * at once; otherwise its registrations run next. */
       start_notify (child, &child_work);
-      if (child_work.idle)
+      if (child_work.batch == NULL)
         {
           finish_notify (child);
           spend (frame, node);
