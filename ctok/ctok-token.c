@@ -222,12 +222,14 @@ can_cancel_locked (CtokToken *self)
 }
 
 /* Moves the token to @state, keeping the waiter count. Called with the
- * mutex held. */
+ * mutex held: the waiter count changes only under it, and the one change of
+ * state made without it (finish_notify()) comes later on the thread that
+ * made this one. */
 static inline void
 set_state_locked (CtokToken *self,
                   int        state)
 {
-  g_atomic_int_set (&self->state, (g_atomic_int_get (&self->state) & ~STATE_MASK) | state);
+  ctok_atomic_store_release (&self->state, (g_atomic_int_get (&self->state) & ~STATE_MASK) | state);
 }
 
 enum
@@ -378,6 +380,47 @@ ctok_reason_unref (CtokReason *reason)
       g_error_free (reason->error);
       g_free (reason);
     }
+}
+
+/* References on one reason, taken in bulk: a cancel loop hands its token's
+ * reason to every child it cancels, and one atomic operation per
+ * REASON_CREDIT of them is cheaper than one each. */
+#define REASON_CREDIT 64
+
+typedef struct
+{
+  CtokReason *reason;
+  guint       n;       /* references held on @reason, not handed out yet */
+} ReasonCredit;
+
+static void
+credit_settle (ReasonCredit *credit)
+{
+  if (credit->n == 0)
+    return;
+
+  if (g_atomic_int_add (&credit->reason->ref_count, -(int) credit->n) == (int) credit->n)
+    {
+      g_error_free (credit->reason->error);
+      g_free (credit->reason);
+    }
+  credit->n = 0;
+}
+
+/* Returns a reference to @reason. */
+static inline CtokReason *
+credit_take (ReasonCredit *credit,
+             CtokReason   *reason)
+{
+  if (credit->reason != reason || credit->n == 0)
+    {
+      credit_settle (credit);
+      credit->reason = reason;
+      g_atomic_int_add (&reason->ref_count, REASON_CREDIT);
+      credit->n = REASON_CREDIT;
+    }
+  credit->n--;
+  return reason;
 }
 
 const GError *
@@ -644,12 +687,22 @@ typedef struct
   CtokNode     *batch;        /* the registrations to run, newest first; NULL: none */
   CtokToken    *notifying;    /* the parent whose cancel loop, on this thread,
                                * cancelled the token; NULL otherwise */
+  gboolean      notified;     /* nothing to run or emit: the token went
+                               * straight to STATE_NOTIFIED */
 } StartWork;
+
+/* What a cancel loop keeps across the tokens it notifies. */
+typedef struct
+{
+  GThread      *thread;  /* this one */
+  ReasonCredit  credit;
+} NotifyLoop;
 
 static gboolean begin_cancel        (CtokToken  *self,
                                      CtokReason *reason,
                                      guint64     consumed,
                                      gboolean    if_due,
+                                     GThread    *thread,
                                      StartWork  *work);
 static void     ctok_token_notify   (CtokToken  *self,
                                      StartWork  *work);
@@ -660,14 +713,18 @@ static gboolean update_deadline_locked (CtokToken *self);
 static void     propagate_deadline     (CtokToken *self);
 
 /* A parent fired a link: returns the child if it must now be notified, or
- * NULL. The child is not referenced: its dispose waits for the link. */
+ * NULL. The child is not referenced: its dispose waits for the link. @loop
+ * is the parent's cancel loop, or NULL for a link run at registration. */
 static CtokToken *
 link_fire (CtokToken    *parent,
            CtokNodeKind  kind,
            CtokToken    *child,
            guint64       id,
+           NotifyLoop   *loop,
            StartWork    *work)
 {
+  CtokReason *reason;
+
   if (kind == CTOK_NODE_LINK_ALL)
     {
       CtokLinks *links;
@@ -684,7 +741,11 @@ link_fire (CtokToken    *parent,
     }
 
   /* The child's reason is the parent's: one shared, immutable error. */
-  if (!begin_cancel (child, ctok_reason_ref (parent->reason), id, FALSE, work))
+  if (loop != NULL)
+    reason = credit_take (&loop->credit, parent->reason);
+  else
+    reason = ctok_reason_ref (parent->reason);
+  if (!begin_cancel (child, reason, id, FALSE, loop != NULL ? loop->thread : ctok_thread_self (), work))
     return NULL;
 
   /* A link the cancel loop runs has an id; one run at registration, not. */
@@ -700,6 +761,7 @@ static gboolean
 node_run (CtokToken  *self,
           CtokNode   *node,
           CtokToken **child,
+          NotifyLoop *loop,
           StartWork  *work)
 {
   switch ((CtokNodeKind) node->kind)
@@ -718,7 +780,7 @@ node_run (CtokToken  *self,
     case CTOK_NODE_LINK_ANY:
     case CTOK_NODE_LINK_ALL:
       /* No recursion: the caller's loop notifies the child. */
-      *child = link_fire (self, node->kind, node->user_data, node->id, work);
+      *child = link_fire (self, node->kind, node->user_data, node->id, loop, work);
       return FALSE;
 
     case CTOK_NODE_FREE:
@@ -749,7 +811,7 @@ run_now (CtokToken         *self,
     {
       /* Linking to a cancelled parent: the child is born cancelled. */
       StartWork work;
-      CtokToken *child = link_fire (self, kind, user_data, 0, &work);
+      CtokToken *child = link_fire (self, kind, user_data, 0, NULL, &work);
 
       if (child != NULL)
         ctok_token_notify (child, &work);
@@ -885,15 +947,41 @@ drop_nodes (CtokToken *self,
 
 /* --- Cancellation --- */
 
+/* Drops @n references to @object. GObject has no call for that, so all but
+ * the last come off its count in one compare-and-swap, as long as at least
+ * two stay: that is exactly what as many g_object_unref() calls would do,
+ * none of them being due to notify a toggle reference or to dispose. */
+static void
+unref_many (gpointer object,
+            guint    n)
+{
+  volatile guint *count = &G_OBJECT (object)->ref_count;
+
+  while (n > 1)
+    {
+      guint old = (guint) g_atomic_int_get (count);
+
+      if (old < n + 1)
+        break;
+      if (g_atomic_int_compare_and_exchange ((int *) count, (int) old, (int) (old - (n - 1))))
+        n = 1;
+    }
+
+  for (; n > 0; n--)
+    g_object_unref (object);
+}
+
 /* Lets go of the parents and the foreign cancellable, removing this token's
  * registrations from them (waiting for one running on another thread).
  * @notifying is a parent that this thread is notifying, or NULL: dropping
  * the last reference to it cannot start a cascade of finalizations (its
  * dispose keeps it alive until its notification is done), so it skips the
- * release queue. */
+ * release queue; with @owed, its cancel loop drops them later, all at once,
+ * and they are counted there instead. */
 static void
 release_links (CtokLinks *links,
-               CtokToken *notifying)
+               CtokToken *notifying,
+               guint     *owed)
 {
   if (links == NULL)
     return;
@@ -905,7 +993,9 @@ release_links (CtokLinks *links,
     {
       if (links->items[i].id != 0)
         remove_registration (links->items[i].parent, links->items[i].id, TRUE);
-      if (links->items[i].parent == notifying)
+      if (links->items[i].parent == notifying && owed != NULL)
+        (*owed)++;
+      else if (links->items[i].parent == notifying)
         g_object_unref (notifying);
       else
         ctok_release_object (links->items[i].parent);
@@ -938,9 +1028,10 @@ begin_cancel (CtokToken  *self,
               CtokReason *reason,
               guint64     consumed,
               gboolean    if_due,
+              GThread    *thread,
               StartWork  *work)
 {
-  GThread *thread;
+  gboolean listened;
   gboolean wake;
 
   if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
@@ -949,7 +1040,8 @@ begin_cancel (CtokToken  *self,
       return FALSE;
     }
 
-  thread = ctok_thread_self ();
+  /* A handler connected from now on is too late for the emission anyway. */
+  listened = has_notify_handler (self);
 
   ctok_mutex_lock (&self->mutex);
 
@@ -962,9 +1054,6 @@ begin_cancel (CtokToken  *self,
     }
 
   self->reason = reason;
-  g_atomic_pointer_set (&self->executing_thread, thread);
-  set_state_locked (self, STATE_NOTIFYING);
-  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
 
   if (consumed != 0 && self->links != NULL)
     for (guint i = 0; i < self->links->n_links; i++)
@@ -988,6 +1077,22 @@ begin_cancel (CtokToken  *self,
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
 
+  /* With nothing to run and nobody to tell (the links, stolen, need the
+   * token no more), the notification is over before it starts: the token
+   * is not touched again. */
+  work->notified = work->batch == NULL && work->cancellable == NULL && !listened;
+  if (work->notified)
+    {
+      ctok_atomic_store_release (&self->executing_thread, NULL);
+      set_state_locked (self, STATE_NOTIFIED);
+    }
+  else
+    {
+      ctok_atomic_store_release (&self->executing_thread, thread);
+      set_state_locked (self, STATE_NOTIFYING);
+    }
+  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
+
   ctok_mutex_unlock (&self->mutex);
 
   if (wake)
@@ -1001,11 +1106,14 @@ begin_cancel (CtokToken  *self,
  * first), so callbacks and GIO see one consistent state. */
 static void
 start_notify (CtokToken *self,
-              StartWork *work)
+              StartWork *work,
+              guint     *owed)
 {
   /* A cancelled child needs its parents no more: long-lived parents do not
    * collect registrations of children that are done. */
-  release_links (work->links, work->notifying);
+  release_links (work->links, work->notifying, owed);
+  if (work->notified)
+    return;
 
   if (work->cancellable != NULL)
     {
@@ -1018,7 +1126,8 @@ start_notify (CtokToken *self,
 
 /* A token being notified: the registration of the token below it on the
  * stack whose link cancelled it (NULL at the bottom), the next registration
- * of its batch, and those it is done with, to recycle. */
+ * of its batch, those it is done with, to recycle, and the references its
+ * cancelled children owe it (see release_links()). */
 typedef struct
 {
   CtokToken *token;
@@ -1026,6 +1135,7 @@ typedef struct
   CtokNode  *next;
   CtokNode  *spent;    /* linked through ->next */
   guint      n_spent;
+  guint      owed;
 } NotifyFrame;
 
 /* Gives the frame's spent nodes back to its token: their ids go stale.
@@ -1120,7 +1230,7 @@ finish_notify (CtokToken *token)
   resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
   if (resurrected)
     g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
-  g_atomic_pointer_set (&token->executing_thread, NULL);
+  ctok_atomic_store_release (&token->executing_thread, NULL);
 
   do
     old = g_atomic_int_get (&token->state);
@@ -1132,7 +1242,18 @@ finish_notify (CtokToken *token)
     g_object_unref (token);
 }
 
-/* The cancel loop. @self was switched to STATE_NOTIFYING by this thread.
+/* A frame's token has run every registration: it is done, and lets go of
+ * what its cancelled children owed it. */
+static void
+frame_done (NotifyFrame *frame)
+{
+  recycle_spent (frame, TRUE);
+  finish_notify (frame->token);
+  unref_many (frame->token, frame->owed);
+  frame->owed = 0;
+}
+
+/* The cancel loop. @self was cancelled by this thread (begin_cancel()).
  *
  * It takes no reference on the tokens it notifies: with GLib 2.74's
  * GObject, a reference taken while another thread disposes an object is
@@ -1152,10 +1273,13 @@ finish_notify (CtokToken *token)
  * way by linked registrations are pushed on a stack and drained in turn,
  * depth first (a child's callbacks run at its link's place in the parent's
  * order, as they would if the link called cancel), so a chain of any length
- * is a loop rather than a recursion. Two shortcuts keep linked trees cheap: a child
- * with nothing registered is done as soon as it is cancelled, with no
- * frame; and a child cancelled by its parent's last registration replaces
- * the parent on the stack, the parent being done. */
+ * is a loop rather than a recursion. Three shortcuts keep linked trees
+ * cheap: a child with nothing to run and nobody listening is done by
+ * begin_cancel(), and one with nothing registered as soon as it is
+ * notified, both with no frame; a child cancelled by its parent's last
+ * registration replaces the parent on the stack, the parent being done; and
+ * the references children hold on the parent that cancels them are dropped
+ * together, when it is done. */
 static void
 ctok_token_notify (CtokToken *self,
                    StartWork *work)
@@ -1164,14 +1288,20 @@ ctok_token_notify (CtokToken *self,
   NotifyFrame *stack = inline_stack;
   gsize stack_size = G_N_ELEMENTS (inline_stack);
   gsize depth = 0;
+  NotifyLoop loop;
 
-  start_notify (self, work);
+  start_notify (self, work, NULL);
+  if (work->notified)
+    return;
   if (work->batch == NULL)
     {
       finish_notify (self);
       return;
     }
-  stack[depth++] = (NotifyFrame) { self, NULL, work->batch, NULL, 0 };
+
+  loop.thread = ctok_thread_self ();
+  loop.credit = (ReasonCredit) { NULL, 0 };
+  stack[depth++] = (NotifyFrame) { self, NULL, work->batch, NULL, 0, 0 };
 
   while (depth > 0)
     {
@@ -1188,8 +1318,7 @@ ctok_token_notify (CtokToken *self,
            * is done too: its parent recycles it with its own. */
           CtokNode *link = frame->link;
 
-          recycle_spent (frame, TRUE);
-          finish_notify (token);
+          frame_done (frame);
           depth--;
           if (link != NULL)
             spend (&stack[depth - 1], link);
@@ -1203,7 +1332,7 @@ ctok_token_notify (CtokToken *self,
           continue;
         }
 
-      in_flight = node_run (token, node, &child, &child_work);
+      in_flight = node_run (token, node, &child, &loop, &child_work);
       if (child == NULL)
         {
           if (!in_flight)
@@ -1214,10 +1343,11 @@ ctok_token_notify (CtokToken *self,
       /* A linked child was cancelled: notify it now, depth first, while the
        * link that did it stays running. With nothing registered, it is done
        * at once; otherwise its registrations run next. */
-      start_notify (child, &child_work);
-      if (child_work.batch == NULL)
+      start_notify (child, &child_work, &frame->owed);
+      if (child_work.notified || child_work.batch == NULL)
         {
-          finish_notify (child);
+          if (!child_work.notified)
+            finish_notify (child);
           spend (frame, node);
           continue;
         }
@@ -1230,8 +1360,7 @@ ctok_token_notify (CtokToken *self,
       if (frame->next == NULL)
         {
           spend (frame, node);
-          recycle_spent (frame, TRUE);
-          finish_notify (token);
+          frame_done (frame);
           frame->token = child;
           frame->next = child_work.batch;
           continue;
@@ -1244,9 +1373,10 @@ ctok_token_notify (CtokToken *self,
             stack = g_memdup2 (inline_stack, sizeof inline_stack);
           stack = g_renew (NotifyFrame, stack, stack_size);
         }
-      stack[depth++] = (NotifyFrame) { child, node, child_work.batch, NULL, 0 };
+      stack[depth++] = (NotifyFrame) { child, node, child_work.batch, NULL, 0, 0 };
     }
 
+  credit_settle (&loop.credit);
   if (stack != inline_stack)
     g_free (stack);
 }
@@ -1257,7 +1387,7 @@ ctok_token_cancel_internal (CtokToken  *self,
 {
   StartWork work;
 
-  if (begin_cancel (self, reason, 0, FALSE, &work))
+  if (begin_cancel (self, reason, 0, FALSE, ctok_thread_self (), &work))
     ctok_token_notify (self, &work);
 }
 
@@ -1327,7 +1457,7 @@ ctok_token_close_internal (CtokToken *self)
 {
   gboolean changed = FALSE;
 
-  release_links (steal_links (self), NULL);
+  release_links (steal_links (self), NULL, NULL);
 
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
@@ -1674,7 +1804,7 @@ ctok_token_deadline_expired (CtokTimerEntry *entry)
 
   /* Checked under the lock that cancels: a deadline moved later, cleared,
    * or reset while the timer was taking it out wins. */
-  if (begin_cancel (self, ctok_reason_new_timed_out (), 0, TRUE, &work))
+  if (begin_cancel (self, ctok_reason_new_timed_out (), 0, TRUE, ctok_thread_self (), &work))
     ctok_token_notify (self, &work);
 }
 
@@ -1884,7 +2014,7 @@ ctok_token_dispose (GObject *object)
       ctok_cancellable_detach (cancellable);
       g_object_unref (cancellable);
     }
-  release_links (links, NULL);
+  release_links (links, NULL, NULL);
   if (self->deadline != NULL)
     ctok_timer_disarm_sync (&self->deadline->entry);
   if (PINS (g_atomic_int_get (&self->flags)) > 0)
@@ -2125,7 +2255,7 @@ try_recycle (CtokToken *self)
       CtokLinks *links = g_steal_pointer (&self->links);
 
       ctok_mutex_unlock (&self->mutex);
-      release_links (links, NULL);
+      release_links (links, NULL, NULL);
       if (g_atomic_pointer_get (&self->deadline) != NULL)
         ctok_timer_disarm_sync (&self->deadline->entry);
       ctok_mutex_lock (&self->mutex);
