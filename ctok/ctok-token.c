@@ -123,10 +123,14 @@ enum
  * parent and a registration in it; the parent's registration points back at
  * the token without a reference, and is removed (waiting if it is running)
  * before the token goes away. So a parent never keeps its children alive, and
- * children release their parents when cancelled, closed or dropped. */
+ * children release their parents when cancelled, closed or dropped.
+ *
+ * The usual link, to just one parent, is kept in the token itself (@link);
+ * any other (several parents, all-of, a foreign cancellable) in a record
+ * (@links). */
 typedef struct
 {
-  CtokToken *parent;   /* a reference */
+  CtokToken *parent;   /* a reference; NULL: none */
   guint64    id;       /* registration on @parent, 0 if none */
 } CtokLink;
 
@@ -179,10 +183,6 @@ struct _CtokToken
   int state;  /* and the count of waiters */
   int flags;  /* and the count of pins */
 
-  /* Set under @mutex before @state leaves STATE_NOT_CANCELLED; never changes
-   * afterwards, so it may be read without the lock once @state says so. */
-  CtokReason *reason;
-
   /* Protects everything below. Held only for pointer updates: no callback,
    * destroy notify or unreference ever runs under it. */
   CtokMutex mutex;
@@ -190,21 +190,29 @@ struct _CtokToken
   CtokNode *head;             /* pending registrations, newest first */
   CtokNode *in_flight;        /* fired, waiting for their main context */
   CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
-  guint64 executing_id;       /* registration the canceller is running; atomic */
 
-  /* Until the token is cancelled, the length of its list; from then on, the
-   * thread running the notification (NULL once it is done). */
+  /* What a token needs before it is cancelled, and what it needs after,
+   * in the same bytes: begin_cancel() switches from one to the other, under
+   * the lock, as @state leaves STATE_NOT_CANCELLED. */
   union
   {
     struct
     {
-      guint n_listed;         /* nodes in the list, removed ones included */
-      guint n_removed;        /* removed, left in place (see list_remove()) */
+      guint n_listed;           /* nodes in the list, removed ones included */
+      guint n_removed;          /* removed, left in place (see list_remove()) */
+      CtokLink link;            /* the one parent, if linked to just one */
     };
-    GThread *executing_thread;
+    struct
+    {
+      CtokReason *reason;       /* never changes: read with no lock once
+                                 * @state says cancelled */
+      GThread *executing_thread;  /* running the notification, NULL once
+                                   * done; atomic */
+      guint64 executing_id;     /* the registration it is running; atomic */
+    };
   };
   GCancellable *cancellable;  /* shared bridge, created on first use */
-  CtokLinks *links;           /* what this token is linked to, until released */
+  CtokLinks *links;           /* any other linking, until released */
   CtokDeadline *deadline;     /* created on first use, then never moves; atomic */
 
   /* Set when the token is made or recycled, before anyone else sees it. */
@@ -683,6 +691,7 @@ node_drop (CtokNode *node)
 typedef struct
 {
   GCancellable *cancellable;  /* a reference */
+  CtokLink      link;         /* stolen */
   CtokLinks    *links;        /* stolen */
   CtokNode     *batch;        /* the registrations to run, newest first; NULL: none */
   CtokToken    *notifying;    /* the parent whose cancel loop, on this thread,
@@ -971,49 +980,84 @@ unref_many (gpointer object,
     g_object_unref (object);
 }
 
-/* Lets go of the parents and the foreign cancellable, removing this token's
- * registrations from them (waiting for one running on another thread).
- * @notifying is a parent that this thread is notifying, or NULL: dropping
- * the last reference to it cannot start a cascade of finalizations (its
- * dispose keeps it alive until its notification is done), so it skips the
- * release queue; with @owed, its cancel loop drops them later, all at once,
- * and they are counted there instead. */
+/* Lets go of a parent, removing this token's registration from it (waiting
+ * if it is running on another thread). @notifying is a parent that this
+ * thread is notifying, or NULL: dropping the last reference to it cannot
+ * start a cascade of finalizations (its dispose keeps it alive until its
+ * notification is done), so it skips the release queue; with @owed, its
+ * cancel loop drops them later, all at once, and they are counted there
+ * instead. */
 static void
-release_links (CtokLinks *links,
-               CtokToken *notifying,
-               guint     *owed)
+release_link (const CtokLink *link,
+              CtokToken      *notifying,
+              guint          *owed)
 {
+  if (link->parent == NULL)
+    return;
+
+  if (link->id != 0)
+    remove_registration (link->parent, link->id, TRUE);
+  if (link->parent == notifying && owed != NULL)
+    (*owed)++;
+  else if (link->parent == notifying)
+    g_object_unref (notifying);
+  else
+    ctok_release_object (link->parent);
+}
+
+/* Lets go of everything a token was linked to: @link, then the parents and
+ * the foreign cancellable of @links (freed). */
+static void
+release_links (const CtokLink *link,
+               CtokLinks      *links,
+               CtokToken      *notifying,
+               guint          *owed)
+{
+  release_link (link, notifying, owed);
+
   if (links == NULL)
     return;
 
   if (links->follow != NULL)
     ctok_follow_free (links->follow);
-
   for (guint i = 0; i < links->n_links; i++)
-    {
-      if (links->items[i].id != 0)
-        remove_registration (links->items[i].parent, links->items[i].id, TRUE);
-      if (links->items[i].parent == notifying && owed != NULL)
-        (*owed)++;
-      else if (links->items[i].parent == notifying)
-        g_object_unref (notifying);
-      else
-        ctok_release_object (links->items[i].parent);
-    }
+    release_link (&links->items[i], notifying, owed);
 
   links_free (links);
 }
 
+/* Takes what a token that is not cancelled is linked to into @link and the
+ * returned record. Called with the mutex held. */
 static CtokLinks *
-steal_links (CtokToken *self)
+steal_links_locked (CtokToken *self,
+                    CtokLink  *link)
 {
-  CtokLinks *links;
+  *link = self->link;
+  self->link = (CtokLink) { NULL, 0 };
+  return g_steal_pointer (&self->links);
+}
 
-  ctok_mutex_lock (&self->mutex);
-  links = g_steal_pointer (&self->links);
-  ctok_mutex_unlock (&self->mutex);
+/* A parent's cancel loop ran registration @id, linking to it: it is spent,
+ * and forgetting it spares the release a lookup. (By id, not by parent: a
+ * child may be linked to the same parent twice.) */
+static void
+forget_registration (CtokLink  *link,
+                     CtokLinks *links,
+                     guint64    id)
+{
+  if (link->id == id)
+    {
+      link->id = 0;
+      return;
+    }
 
-  return links;
+  if (links != NULL)
+    for (guint i = 0; i < links->n_links; i++)
+      if (links->items[i].id == id)
+        {
+          links->items[i].id = 0;
+          return;
+        }
 }
 
 /* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
@@ -1053,26 +1097,23 @@ begin_cancel (CtokToken  *self,
       return FALSE;
     }
 
-  self->reason = reason;
-
-  if (consumed != 0 && self->links != NULL)
-    for (guint i = 0; i < self->links->n_links; i++)
-      if (self->links->items[i].id == consumed)
-        {
-          self->links->items[i].id = 0;
-          break;
-        }
-
   /* What start_notify() needs, in the same critical section. The shared
    * cancellable holds a reference from its token, so this one never
    * triggers a toggle notification. */
   work->cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
+  work->link = self->link;
   work->links = g_steal_pointer (&self->links);
+  if (consumed != 0)
+    forget_registration (&work->link, work->links, consumed);
   /* The cancel loop takes the whole list: nothing can be added any more
    * (a registration now runs at once), and a node it has not claimed yet
    * is still LINKED, for remove_registration() to take back. */
   work->batch = g_steal_pointer (&self->head);
   work->notifying = NULL;
+
+  /* From here on, the token's union holds what it needs once cancelled. */
+  self->reason = reason;
+  ctok_atomic_store64 (&self->executing_id, 0);
   /* Nothing pending is left behind: the deadline's work is done. */
   if (self->deadline != NULL)
     ctok_timer_disarm (&self->deadline->entry);
@@ -1111,7 +1152,7 @@ start_notify (CtokToken *self,
 {
   /* A cancelled child needs its parents no more: long-lived parents do not
    * collect registrations of children that are done. */
-  release_links (work->links, work->notifying, owed);
+  release_links (&work->link, work->links, work->notifying, owed);
   if (work->notified)
     return;
 
@@ -1455,9 +1496,16 @@ freeze (CtokToken *self)
 void
 ctok_token_close_internal (CtokToken *self)
 {
+  CtokLink link = { NULL, 0 };
+  CtokLinks *links = NULL;
   gboolean changed = FALSE;
 
-  release_links (steal_links (self), NULL, NULL);
+  /* Once cancelled, it is linked to nothing any more. */
+  ctok_mutex_lock (&self->mutex);
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+    links = steal_links_locked (self, &link);
+  ctok_mutex_unlock (&self->mutex);
+  release_links (&link, links, NULL, NULL);
 
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
@@ -1478,23 +1526,43 @@ ctok_token_close_internal (CtokToken *self)
 /* Links @self to @parents: it is cancelled when any of them is (or, with
  * @all, once all of them are). Called on a new token, before anyone else
  * can see it, but parents may cancel it while it is being linked. */
-void
-ctok_token_link (CtokToken         *self,
-                 CtokToken * const *parents,
-                 gsize              n_parents,
-                 gboolean           all)
+/* The usual link, to one parent: kept in the token itself. */
+static void
+link_one (CtokToken *self,
+          CtokToken *parent)
+{
+  gboolean released;
+  guint64 id;
+
+  self->link.parent = g_object_ref (parent);
+
+  /* Runs at once if the parent is already cancelled. */
+  id = add_node (parent, CTOK_NODE_LINK_ANY, NULL, self, NULL);
+  if (id == 0)
+    return;
+
+  /* Cancelled by the parent meanwhile: it took the link, not knowing the
+   * registration, which nobody else will remove. */
+  ctok_mutex_lock (&self->mutex);
+  released = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+  if (!released)
+    self->link.id = id;
+  ctok_mutex_unlock (&self->mutex);
+
+  if (released)
+    remove_registration (parent, id, TRUE);
+}
+
+/* Any other link: the @n_usable parents that can be cancelled, in a record. */
+static void
+link_many (CtokToken         *self,
+           CtokToken * const *parents,
+           gsize              n_parents,
+           gsize              n_usable,
+           gboolean           all)
 {
   CtokNodeKind kind = all ? CTOK_NODE_LINK_ALL : CTOK_NODE_LINK_ANY;
   CtokLinks *links;
-  gsize n_usable = 0;
-
-  for (gsize i = 0; i < n_parents; i++)
-    if (ctok_token_can_be_cancelled (parents[i]))
-      n_usable++;
-
-  /* Only the never-cancelled token, or nothing: a plain source. */
-  if (n_usable == 0)
-    return;
 
   links = links_new ((guint) n_usable);
   links->remaining = (int) MIN (n_usable, G_MAXINT);
@@ -1544,6 +1612,33 @@ ctok_token_link (CtokToken         *self,
       if (released)
         remove_registration (parent, id, TRUE);
     }
+
+}
+
+void
+ctok_token_link (CtokToken         *self,
+                 CtokToken * const *parents,
+                 gsize              n_parents,
+                 gboolean           all)
+{
+  CtokToken *usable = NULL;
+  gsize n_usable = 0;
+
+  for (gsize i = 0; i < n_parents; i++)
+    if (ctok_token_can_be_cancelled (parents[i]))
+      {
+        usable = parents[i];
+        n_usable++;
+      }
+
+  /* Only the never-cancelled token, or nothing: a plain source. */
+  if (n_usable == 0)
+    return;
+
+  if (n_usable == 1 && !all)
+    link_one (self, usable);
+  else
+    link_many (self, parents, n_parents, n_usable, all);
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
   ctok_mutex_lock (&self->mutex);
@@ -1618,7 +1713,9 @@ update_deadline_locked (CtokToken *self)
   gint64 effective;
   gint64 old;
 
-  if (links != NULL && links->n_links > 0)
+  if (self->link.parent != NULL)
+    bound = effective_deadline (self->link.parent);
+  else if (links != NULL && links->n_links > 0)
     {
       gboolean all = links->all;
       gboolean any_pending = FALSE;
@@ -1905,6 +2002,7 @@ remove_registration (CtokToken *self,
     }
 
   must_wait = wait &&
+              STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED &&
               ctok_atomic_load64 (&self->executing_id) == id &&
               g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 
@@ -1967,7 +2065,8 @@ ctok_token_dispose (GObject *object)
   GThread *thread = ctok_thread_self ();
   GCancellable *cancellable;
   CtokNode *stolen = NULL;
-  CtokLinks *links;
+  CtokLink link = { NULL, 0 };
+  CtokLinks *links = NULL;
   gboolean in_flight;
   gboolean wake = FALSE;
 
@@ -1992,7 +2091,8 @@ ctok_token_dispose (GObject *object)
       wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
     }
   cancellable = g_steal_pointer (&self->cancellable);
-  links = g_steal_pointer (&self->links);
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+    links = steal_links_locked (self, &link);
   in_flight = self->in_flight != NULL;
 
   ctok_mutex_unlock (&self->mutex);
@@ -2014,7 +2114,7 @@ ctok_token_dispose (GObject *object)
       ctok_cancellable_detach (cancellable);
       g_object_unref (cancellable);
     }
-  release_links (links, NULL, NULL);
+  release_links (&link, links, NULL, NULL);
   if (self->deadline != NULL)
     ctok_timer_disarm_sync (&self->deadline->entry);
   if (PINS (g_atomic_int_get (&self->flags)) > 0)
@@ -2035,7 +2135,10 @@ ctok_token_finalize (GObject *object)
   g_assert (self->links == NULL);
 
   ctok_node_release_list (g_steal_pointer (&self->free_nodes));
-  g_clear_pointer (&self->reason, ctok_reason_unref);
+  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+    g_assert (self->link.parent == NULL);
+  else
+    ctok_reason_unref (self->reason);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->deadline, g_free);
   ctok_mutex_clear (&self->mutex);
@@ -2250,12 +2353,17 @@ try_recycle (CtokToken *self)
 
   /* As dispose does: out of the parents' and the timer's hands, waiting for
    * a link or a deadline that fires on another thread right now. */
-  if (self->links != NULL || self->deadline != NULL)
+  if ((STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+       (self->link.parent != NULL || self->links != NULL)) ||
+      self->deadline != NULL)
     {
-      CtokLinks *links = g_steal_pointer (&self->links);
+      CtokLink link = { NULL, 0 };
+      CtokLinks *links = NULL;
 
+      if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+        links = steal_links_locked (self, &link);
       ctok_mutex_unlock (&self->mutex);
-      release_links (links, NULL, NULL);
+      release_links (&link, links, NULL, NULL);
       if (g_atomic_pointer_get (&self->deadline) != NULL)
         ctok_timer_disarm_sync (&self->deadline->entry);
       ctok_mutex_lock (&self->mutex);
@@ -2268,7 +2376,7 @@ try_recycle (CtokToken *self)
 
   pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
              self->head == NULL && self->in_flight == NULL &&
-             self->cancellable == NULL && self->links == NULL;
+             self->cancellable == NULL && self->link.parent == NULL && self->links == NULL;
   if (pristine && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
