@@ -724,7 +724,7 @@ static void     propagate_deadline     (CtokToken *self);
 /* A parent fired a link: returns the child if it must now be notified, or
  * NULL. The child is not referenced: its dispose waits for the link. @loop
  * is the parent's cancel loop, or NULL for a link run at registration. */
-static CtokToken *
+G_ALWAYS_INLINE static inline CtokToken *
 link_fire (CtokToken    *parent,
            CtokNodeKind  kind,
            CtokToken    *child,
@@ -766,7 +766,7 @@ link_fire (CtokToken    *parent,
  * Returns TRUE if the node stays in flight (released later with
  * ctok_token_release_node()). A linked child to notify next is returned in
  * @child. */
-static gboolean
+G_ALWAYS_INLINE static inline gboolean
 node_run (CtokToken  *self,
           CtokNode   *node,
           CtokToken **child,
@@ -987,7 +987,7 @@ unref_many (gpointer object,
  * notification is done), so it skips the release queue; with @owed, its
  * cancel loop drops them later, all at once, and they are counted there
  * instead. */
-static void
+G_ALWAYS_INLINE static inline void
 release_link (const CtokLink *link,
               CtokToken      *notifying,
               guint          *owed)
@@ -1067,7 +1067,7 @@ forget_registration (CtokLink  *link,
  * be linked to the same parent twice.) With @if_due (the timer firing), it
  * succeeds only if the token's own deadline has come: a deadline moved
  * later or cleared meanwhile wins. */
-static gboolean
+G_ALWAYS_INLINE static inline gboolean
 begin_cancel (CtokToken  *self,
               CtokReason *reason,
               guint64     consumed,
@@ -1145,7 +1145,7 @@ begin_cancel (CtokToken  *self,
 /* What a token does as soon as it is cancelled, before its callbacks: the
  * token's GCancellable is cancelled first (as .NET sets its wait handle
  * first), so callbacks and GIO see one consistent state. */
-static void
+G_ALWAYS_INLINE static inline void
 start_notify (CtokToken *self,
               StartWork *work,
               guint     *owed)
