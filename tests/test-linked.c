@@ -279,6 +279,65 @@ test_middle_held_by_child (void)
     }
 }
 
+static void
+count_last_ref (gpointer  data,
+                GObject  *object,
+                gboolean  is_last_ref)
+{
+  guint *n_last = data;
+
+  if (is_last_ref)
+    (*n_last)++;
+}
+
+static void
+drop_source (CtokToken *token,
+             gpointer   data)
+{
+  g_object_unref (data);
+}
+
+static void
+test_children_refs_dropped (void)
+{
+  g_test_summary ("The references that a parent's children hold on it, dropped together "
+                  "when it cancels them, count as separate unreferences would: a toggle "
+                  "reference hears it is the last one, and without one the parent goes");
+
+  for (guint with_toggle = 0; with_toggle < 2; with_toggle++)
+    {
+      CtokTokenSource *root = ctok_token_source_new ();
+      CtokToken *token = token_of (root);
+      CtokTokenSource *children[20];
+      guint n_last = 0;
+
+      for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+        children[i] = new_linked1 (root);
+      /* Registered last, so it runs first: from then on only the children
+       * (and the toggle reference) hold the token. */
+      ctok_token_register (token, drop_source, root, NULL);
+      g_object_add_weak_pointer (G_OBJECT (token), (gpointer *) &token);
+      if (with_toggle)
+        g_object_add_toggle_ref (G_OBJECT (token), count_last_ref, &n_last);
+
+      ctok_token_source_cancel (root);
+
+      for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+        {
+          g_assert_true (ctok_token_source_is_cancelled (children[i]));
+          g_object_unref (children[i]);
+        }
+      if (with_toggle)
+        {
+          g_assert_cmpuint (n_last, ==, 1);
+          g_assert_nonnull (token);
+          g_assert_cmpuint (G_OBJECT (token)->ref_count, ==, 1);
+          g_object_remove_toggle_ref (G_OBJECT (token), count_last_ref, &n_last);
+        }
+      g_assert_null (token);
+    }
+}
+
 /* --- Degenerate links --- */
 
 static void
@@ -835,6 +894,7 @@ main (int   argc,
   g_test_add_func ("/linked/any/callback-order-last-link", test_callback_order_last_link);
   g_test_add_func ("/linked/any/dropped-in-notify", test_dropped_in_notify);
   g_test_add_func ("/linked/any/middle-held-by-child", test_middle_held_by_child);
+  g_test_add_func ("/linked/any/children-refs-dropped", test_children_refs_dropped);
   g_test_add_func ("/linked/degenerate/none-ignored", test_none_ignored);
   g_test_add_func ("/linked/degenerate/zero-tokens", test_zero_tokens);
   g_test_add_func ("/linked/degenerate/same-parent-twice", test_same_parent_twice);
