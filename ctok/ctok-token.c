@@ -111,6 +111,8 @@ enum
   TOKEN_FROZEN        = 1 << 1,  /* closed or dropped before being cancelled: never will be */
   TOKEN_RESURRECTED   = 1 << 2,  /* dropped while being notified on its own thread */
   TOKEN_SOURCE_CLOSED = 1 << 3,  /* its source was closed */
+  TOKEN_EXTRAS        = 1 << 4,  /* has or had a cancellable, a link record or a
+                                  * deadline: begin_cancel() must look at them */
 };
 
 /* The rest of @flags counts pins: deadline updates using the token without
@@ -178,8 +180,14 @@ struct _CtokToken
 {
   GObject parent_instance;
 
-  /* Written atomically under @mutex (but the pins in @flags, which change
-   * with no lock), read lock-free with a single atomic load. */
+  /* The first cache line holds all that cancelling a token touches when
+   * nothing is registered on it and it has no extras (see TOKEN_EXTRAS),
+   * the usual linked child: a parent cancelling many children reads one
+   * line of each.
+   *
+   * @state and @flags are written atomically under @mutex (but the pins in
+   * @flags, which change with no lock), read lock-free with a single atomic
+   * load. */
   int state;  /* and the count of waiters */
   int flags;  /* and the count of pins */
 
@@ -188,29 +196,35 @@ struct _CtokToken
   CtokMutex mutex;
 
   CtokNode *head;             /* pending registrations, newest first */
-  CtokNode *in_flight;        /* fired, waiting for their main context */
-  CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
 
-  /* What a token needs before it is cancelled, and what it needs after,
-   * in the same bytes: begin_cancel() switches from one to the other, under
-   * the lock, as @state leaves STATE_NOT_CANCELLED. */
+  /* What a token needs before it is cancelled, and what it needs after, in
+   * the same bytes (here and below): begin_cancel() switches from one to
+   * the other, under the lock, as @state leaves STATE_NOT_CANCELLED. */
+  union
+  {
+    CtokLink link;            /* before: the one parent, if linked to just one */
+    struct
+    {
+      CtokReason *reason;     /* never changes: read with no lock once @state
+                               * says cancelled */
+      GThread *executing_thread;  /* running the notification, NULL once
+                                   * done; atomic */
+    };
+  };
+
   union
   {
     struct
     {
-      guint n_listed;           /* nodes in the list, removed ones included */
-      guint n_removed;          /* removed, left in place (see list_remove()) */
-      CtokLink link;            /* the one parent, if linked to just one */
+      guint n_listed;         /* before: nodes in the list, removed ones included */
+      guint n_removed;        /* removed, left in place (see list_remove()) */
     };
-    struct
-    {
-      CtokReason *reason;       /* never changes: read with no lock once
-                                 * @state says cancelled */
-      GThread *executing_thread;  /* running the notification, NULL once
-                                   * done; atomic */
-      guint64 executing_id;     /* the registration it is running; atomic */
-    };
+    guint64 executing_id;     /* after: the registration being run; atomic.
+                               * Both counts are 0 when the list is empty, so
+                               * it needs no reset then. */
   };
+  CtokNode *in_flight;        /* fired, waiting for their main context */
+  CtokNode *free_nodes;       /* recycled nodes, linked through ->next */
   GCancellable *cancellable;  /* shared bridge, created on first use */
   CtokLinks *links;           /* any other linking, until released */
   CtokDeadline *deadline;     /* created on first use, then never moves; atomic */
@@ -219,6 +233,13 @@ struct _CtokToken
   GMainContext *context;      /* where notify is emitted; NULL: the global default */
   GThread *home;              /* the thread that created the token */
 };
+
+/* On 64-bit platforms, two cache lines, the first as described above
+ * (ThreadSanitizer builds use pthread's larger mutex). */
+#if GLIB_SIZEOF_VOID_P == 8 && !defined (CTOK_TSAN)
+G_STATIC_ASSERT (G_STRUCT_OFFSET (CtokToken, executing_id) == 64);
+G_STATIC_ASSERT (sizeof (CtokToken) == 128);
+#endif
 
 /* Whether the token may still be cancelled: not cancelled, not frozen, not
  * the never-cancelled token. Called with the mutex held. */
@@ -269,6 +290,14 @@ static guint notify_signal_id;
 static gsize notify_flags_offset;
 static guint notify_flags_mask;
 
+/* GLib keeps flags in the low bits of the qdata pointer. */
+#define QDATA_FLAGS_MASK ((gsize) 7)
+#define qdata_flags(object) ((gsize) g_atomic_pointer_get (&G_OBJECT (object)->qdata) & QDATA_FLAGS_MASK)
+
+/* The one of them that says an object has a toggle reference, as GLib 2.74
+ * keeps it (see unref_many()), found by probe_toggle_flag(); 0 if not found. */
+static gsize toggle_flag;
+
 #define object_flags_word(object, offset) ((int *) (gpointer) ((guint8 *) (object) + (offset)))
 
 static void
@@ -308,6 +337,34 @@ probe_notify_flags (void)
       notify_flags_offset = offset;
       notify_flags_mask = after & ~before;
     }
+}
+
+static void
+probe_toggle_notify (gpointer  data,
+                     GObject  *object,
+                     gboolean  is_last_ref)
+{
+}
+
+static void
+probe_toggle_flag (void)
+{
+  GObject *object = g_object_new (G_TYPE_OBJECT, NULL);
+  gsize before;
+  gsize during;
+  gsize after;
+
+  before = qdata_flags (object);
+  g_object_add_toggle_ref (object, probe_toggle_notify, NULL);
+  during = qdata_flags (object);
+  g_object_remove_toggle_ref (object, probe_toggle_notify, NULL);
+  after = qdata_flags (object);
+  g_object_unref (object);
+
+  /* One bit, set with the toggle reference, cleared with it. */
+  if ((during & ~before) != 0 && ((during & ~before) & ((during & ~before) - 1)) == 0 &&
+      (after & (during & ~before)) == 0)
+    toggle_flag = during & ~before;
 }
 
 static inline gboolean
@@ -526,7 +583,7 @@ list_push (CtokToken *self,
   if (self->head != NULL)
     self->head->prev = node;
   self->head = node;
-  g_atomic_int_set (&node->flags, CTOK_NODE_LINKED);
+  ctok_atomic_store_release (&node->flags, CTOK_NODE_LINKED);
   self->n_listed++;
 }
 
@@ -541,7 +598,7 @@ list_unlink (CtokToken *self,
   if (node->next != NULL)
     node->next->prev = node->prev;
   node->prev = node->next = NULL;
-  g_atomic_int_set (&node->flags, 0);
+  ctok_atomic_store_release (&node->flags, 0);
 }
 
 /* A node is removed from the middle of a long list only when that list is
@@ -618,7 +675,7 @@ node_free (CtokToken *self,
            CtokNode  *node)
 {
   node->kind = CTOK_NODE_FREE;
-  g_atomic_int_set (&node->flags, 0);
+  ctok_atomic_store_release (&node->flags, 0);
   node->next = self->free_nodes;
   self->free_nodes = node;
 }
@@ -638,7 +695,7 @@ static inline void
 in_flight_push (CtokToken *self,
                 CtokNode  *node)
 {
-  g_atomic_int_set (&node->flags, CTOK_NODE_IN_FLIGHT);
+  ctok_atomic_store_release (&node->flags, CTOK_NODE_IN_FLIGHT);
   node->prev = NULL;
   node->next = self->in_flight;
   if (self->in_flight != NULL)
@@ -696,6 +753,7 @@ typedef struct
   CtokNode     *batch;        /* the registrations to run, newest first; NULL: none */
   CtokToken    *notifying;    /* the parent whose cancel loop, on this thread,
                                * cancelled the token; NULL otherwise */
+  gboolean      listened;     /* it had a notify handler */
   gboolean      notified;     /* nothing to run or emit: the token went
                                * straight to STATE_NOTIFIED */
 } StartWork;
@@ -956,24 +1014,33 @@ drop_nodes (CtokToken *self,
 
 /* --- Cancellation --- */
 
-/* Drops @n references to @object. GObject has no call for that, so all but
- * the last come off its count in one compare-and-swap, as long as at least
- * two stay: that is exactly what as many g_object_unref() calls would do,
- * none of them being due to notify a toggle reference or to dispose. */
+/* Drops @n references to @object. GObject has no call for that, and a
+ * cancel loop drops one for each child it cancels. On a count above 1,
+ * g_object_unref() is one compare-and-swap, then, if the count went from 2
+ * to 1 and the object has a toggle reference (a flag read before the swap),
+ * a toggle notification. So as many references as keep the count at 2 come
+ * off in one compare-and-swap, or at 1 when the object has no toggle
+ * reference to tell (if probe_toggle_flag() found where GLib marks them);
+ * the rest go through g_object_unref(). */
 static void
 unref_many (gpointer object,
             guint    n)
 {
   volatile guint *count = &G_OBJECT (object)->ref_count;
 
-  while (n > 1)
+  while (n > 0)
     {
       guint old = (guint) g_atomic_int_get (count);
+      guint floor = 2;
+      guint take;
 
-      if (old < n + 1)
+      if (toggle_flag != 0 && (qdata_flags (object) & toggle_flag) == 0)
+        floor = 1;
+      if (old <= floor)
         break;
-      if (g_atomic_int_compare_and_exchange ((int *) count, (int) old, (int) (old - (n - 1))))
-        n = 1;
+      take = MIN (n, old - floor);
+      if (g_atomic_int_compare_and_exchange ((int *) count, (int) old, (int) (old - take)))
+        n -= take;
     }
 
   for (; n > 0; n--)
@@ -1099,10 +1166,20 @@ begin_cancel (CtokToken  *self,
 
   /* What start_notify() needs, in the same critical section. The shared
    * cancellable holds a reference from its token, so this one never
-   * triggers a toggle notification. */
-  work->cancellable = self->cancellable != NULL ? g_object_ref (self->cancellable) : NULL;
+   * triggers a toggle notification. Without extras, the token's second
+   * cache line is not even read. */
+  work->cancellable = NULL;
+  work->links = NULL;
+  if (g_atomic_int_get (&self->flags) & TOKEN_EXTRAS)
+    {
+      if (self->cancellable != NULL)
+        work->cancellable = g_object_ref (self->cancellable);
+      work->links = g_steal_pointer (&self->links);
+      /* Nothing pending is left behind: the deadline's work is done. */
+      if (self->deadline != NULL)
+        ctok_timer_disarm (&self->deadline->entry);
+    }
   work->link = self->link;
-  work->links = g_steal_pointer (&self->links);
   if (consumed != 0)
     forget_registration (&work->link, work->links, consumed);
   /* The cancel loop takes the whole list: nothing can be added any more
@@ -1111,16 +1188,15 @@ begin_cancel (CtokToken  *self,
   work->batch = g_steal_pointer (&self->head);
   work->notifying = NULL;
 
-  /* From here on, the token's union holds what it needs once cancelled. */
+  /* From here on, the token's unions hold what it needs once cancelled. */
   self->reason = reason;
-  ctok_atomic_store64 (&self->executing_id, 0);
-  /* Nothing pending is left behind: the deadline's work is done. */
-  if (self->deadline != NULL)
-    ctok_timer_disarm (&self->deadline->entry);
+  if (work->batch != NULL)
+    ctok_atomic_store64 (&self->executing_id, 0);
 
   /* With nothing to run and nobody to tell (the links, stolen, need the
    * token no more), the notification is over before it starts: the token
    * is not touched again. */
+  work->listened = listened;
   work->notified = work->batch == NULL && work->cancellable == NULL && !listened;
   if (work->notified)
     {
@@ -1162,7 +1238,8 @@ start_notify (CtokToken *self,
       g_object_unref (work->cancellable);
     }
 
-  notify_in_context (self, properties[PROP_CANCELLED]);
+  if (work->listened)
+    notify_in_context (self, properties[PROP_CANCELLED]);
 }
 
 /* A token being notified: the registration of the token below it on the
@@ -1177,10 +1254,20 @@ typedef struct
   CtokNode  *spent;    /* linked through ->next */
   guint      n_spent;
   guint      owed;
+  CtokNode  *ahead;    /* PREFETCH_AHEAD registrations after @next */
+  gboolean   shared;     /* nodes to recycle under the lock (see recycle_spent()) */
 } NotifyFrame;
 
 /* Gives the frame's spent nodes back to its token: their ids go stale.
- * With @done, the token runs nothing any more. */
+ * With @done, the token runs nothing any more.
+ *
+ * While a token is being notified, its free list and spent nodes are its
+ * cancel loop's alone (registrations run at once, and nothing else
+ * recycles), unless the loop sent registrations to a main context (their
+ * GSources give them back under the lock) or remove_registration() took
+ * one back (it reads the node under the lock after taking it). Waiters need
+ * no wake-up for ids going stale, only for @done, and finish_notify()
+ * follows it. */
 static void
 recycle_spent (NotifyFrame *frame,
                gboolean     done)
@@ -1189,6 +1276,20 @@ recycle_spent (NotifyFrame *frame,
   CtokNode *node;
   CtokNode *next;
   gboolean wake;
+
+  if (!frame->shared)
+    {
+      if (done)
+        ctok_atomic_store64 (&token->executing_id, 0);
+      for (node = frame->spent; node != NULL; node = next)
+        {
+          next = node->next;
+          node_recycle (token, node);
+        }
+      frame->spent = NULL;
+      frame->n_spent = 0;
+      return;
+    }
 
   ctok_mutex_lock (&token->mutex);
   if (done)
@@ -1283,6 +1384,39 @@ finish_notify (CtokToken *token)
     g_object_unref (token);
 }
 
+/* Prefetching. A parent cancelling many children reads each one's first
+ * cache line or two (see struct _CtokToken), which nothing else brings in
+ * ahead: the loop asks for them PREFETCH_AHEAD registrations early. A
+ * registration's user_data is its child for a link, and whatever the caller
+ * gave otherwise; either way only an address, and a prefetch never faults,
+ * even on memory freed since (a child whose link was just taken back). The
+ * first 64 bytes of an instance may straddle two lines: GLib's slice
+ * allocator staggers where its slabs start. */
+#define PREFETCH_AHEAD 8
+
+static inline void
+prefetch_head (gpointer instance)
+{
+  __builtin_prefetch (instance, 1);
+  __builtin_prefetch ((guint8 *) instance + 63, 1);
+}
+
+/* Prefetches for the first registrations of @batch; returns where the frame
+ * goes on from. */
+static inline CtokNode *
+start_ahead (CtokNode *batch)
+{
+  CtokNode *node = batch;
+
+  for (guint k = 0; k < PREFETCH_AHEAD && node != NULL; k++)
+    {
+      prefetch_head (node->user_data);
+      node = node->next;
+    }
+
+  return node;
+}
+
 /* A frame's token has run every registration: it is done, and lets go of
  * what its cancelled children owed it. */
 static void
@@ -1342,7 +1476,7 @@ ctok_token_notify (CtokToken *self,
 
   loop.thread = ctok_thread_self ();
   loop.credit = (ReasonCredit) { NULL, 0 };
-  stack[depth++] = (NotifyFrame) { self, NULL, work->batch, NULL, 0, 0 };
+  stack[depth++] = (NotifyFrame) { self, NULL, work->batch, NULL, 0, 0, start_ahead (work->batch), FALSE };
 
   while (depth > 0)
     {
@@ -1367,8 +1501,13 @@ ctok_token_notify (CtokToken *self,
         }
 
       frame->next = node->next;
+      if (frame->ahead != NULL && (frame->ahead = frame->ahead->next) != NULL)
+        prefetch_head (frame->ahead->user_data);
+      if (node->kind == CTOK_NODE_CONTEXT)
+        frame->shared = TRUE;
       if (!claim (token, node))
         {
+          frame->shared = TRUE;
           spend (frame, node);
           continue;
         }
@@ -1404,6 +1543,11 @@ ctok_token_notify (CtokToken *self,
           frame_done (frame);
           frame->token = child;
           frame->next = child_work.batch;
+          frame->ahead = start_ahead (child_work.batch);
+          /* In a chain, the next token has registrations too, and they
+           * touch its second line. */
+          __builtin_prefetch ((guint8 *) child_work.batch->user_data + 127, 1);
+          frame->shared = FALSE;
           continue;
         }
 
@@ -1414,7 +1558,7 @@ ctok_token_notify (CtokToken *self,
             stack = g_memdup2 (inline_stack, sizeof inline_stack);
           stack = g_renew (NotifyFrame, stack, stack_size);
         }
-      stack[depth++] = (NotifyFrame) { child, node, child_work.batch, NULL, 0, 0 };
+      stack[depth++] = (NotifyFrame) { child, node, child_work.batch, NULL, 0, 0, start_ahead (child_work.batch), FALSE };
     }
 
   credit_settle (&loop.credit);
@@ -1568,6 +1712,7 @@ link_many (CtokToken         *self,
   links->remaining = (int) MIN (n_usable, G_MAXINT);
   links->all = all;
   self->links = links;
+  g_atomic_int_or (&self->flags, TOKEN_EXTRAS);
 
   for (gsize i = 0; i < n_parents; i++)
     {
@@ -1656,6 +1801,7 @@ ctok_token_link_cancellable (CtokToken    *self,
   gboolean released;
 
   self->links = links;
+  g_atomic_int_or (&self->flags, TOKEN_EXTRAS);
 
   /* Cancels @self at once if @cancellable already is. */
   follow = ctok_follow_new (cancellable, self);
@@ -1694,6 +1840,7 @@ ensure_deadline_locked (CtokToken *self)
       deadline->effective = G_MAXINT64;
       ctok_timer_entry_init (&deadline->entry);
       g_atomic_pointer_set (&self->deadline, deadline);
+      g_atomic_int_or (&self->flags, TOKEN_EXTRAS);
     }
 
   return deadline;
@@ -2222,6 +2369,7 @@ ctok_token_class_init (CtokTokenClass *klass)
 
   notify_signal_id = g_signal_lookup ("notify", G_TYPE_OBJECT);
   probe_notify_flags ();
+  probe_toggle_flag ();
   g_atomic_pointer_set (&token_class, klass);
 }
 
@@ -2321,9 +2469,6 @@ ctok_token_new_for_source (void)
   return self;
 }
 
-/* GLib keeps flags in the low bits of the qdata pointer. */
-#define QDATA_FLAGS_MASK ((gsize) 7)
-
 static inline gboolean
 has_qdata (CtokToken *self)
 {
@@ -2342,7 +2487,7 @@ try_recycle (CtokToken *self)
   if (g_atomic_int_get (&G_OBJECT (self)->ref_count) != 1 ||
       has_qdata (self) ||
       STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED ||
-      g_atomic_int_get (&self->flags) != 0)
+      (g_atomic_int_get (&self->flags) & ~TOKEN_EXTRAS) != 0)
     return FALSE;
 
   cache = get_token_cache ();
@@ -2374,7 +2519,8 @@ try_recycle (CtokToken *self)
       self->n_removed > 0 && self->n_listed == self->n_removed)
     list_compact (self);
 
-  pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && g_atomic_int_get (&self->flags) == 0 &&
+  pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+             (g_atomic_int_get (&self->flags) & ~TOKEN_EXTRAS) == 0 &&
              self->head == NULL && self->in_flight == NULL &&
              self->cancellable == NULL && self->link.parent == NULL && self->links == NULL;
   if (pristine && self->deadline != NULL)
@@ -2939,7 +3085,10 @@ ctok_token_get_cancellable (CtokToken *self)
 
       ctok_mutex_lock (&self->mutex);
       if (self->cancellable == NULL)
-        self->cancellable = g_steal_pointer (&created);
+        {
+          self->cancellable = g_steal_pointer (&created);
+          g_atomic_int_or (&self->flags, TOKEN_EXTRAS);
+        }
       cancellable = self->cancellable;
       ctok_mutex_unlock (&self->mutex);
 
