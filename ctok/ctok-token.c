@@ -353,6 +353,7 @@ probe_toggle_flag (void)
   gsize before;
   gsize during;
   gsize after;
+  gsize bit;
 
   before = qdata_flags (object);
   g_object_add_toggle_ref (object, probe_toggle_notify, NULL);
@@ -362,9 +363,9 @@ probe_toggle_flag (void)
   g_object_unref (object);
 
   /* One bit, set with the toggle reference, cleared with it. */
-  if ((during & ~before) != 0 && ((during & ~before) & ((during & ~before) - 1)) == 0 &&
-      (after & (during & ~before)) == 0)
-    toggle_flag = during & ~before;
+  bit = during & ~before;
+  if (bit != 0 && (bit & (bit - 1)) == 0 && (after & bit) == 0)
+    toggle_flag = bit;
 }
 
 static inline gboolean
@@ -437,14 +438,18 @@ ctok_reason_ref (CtokReason *reason)
   return reason;
 }
 
+static void
+reason_free (CtokReason *reason)
+{
+  g_error_free (reason->error);
+  g_free (reason);
+}
+
 void
 ctok_reason_unref (CtokReason *reason)
 {
   if (g_atomic_int_dec_and_test (&reason->ref_count))
-    {
-      g_error_free (reason->error);
-      g_free (reason);
-    }
+    reason_free (reason);
 }
 
 /* References on one reason, taken in bulk: a cancel loop hands its token's
@@ -465,10 +470,7 @@ credit_settle (ReasonCredit *credit)
     return;
 
   if (g_atomic_int_add (&credit->reason->ref_count, -(int) credit->n) == (int) credit->n)
-    {
-      g_error_free (credit->reason->error);
-      g_free (credit->reason);
-    }
+    reason_free (credit->reason);
   credit->n = 0;
 }
 
@@ -1031,14 +1033,14 @@ unref_many (gpointer object,
   while (n > 0)
     {
       guint old = (guint) g_atomic_int_get (count);
-      guint floor = 2;
+      guint keep = 2;
       guint take;
 
       if (toggle_flag != 0 && (qdata_flags (object) & toggle_flag) == 0)
-        floor = 1;
-      if (old <= floor)
+        keep = 1;
+      if (old <= keep)
         break;
-      take = MIN (n, old - floor);
+      take = MIN (n, old - keep);
       if (g_atomic_int_compare_and_exchange ((int *) count, (int) old, (int) (old - take)))
         n -= take;
     }
@@ -1127,13 +1129,13 @@ forget_registration (CtokLink  *link,
         }
 }
 
-/* Switches the token to STATE_NOTIFYING with @reason (consumed). Only one
- * caller ever succeeds; it must then run ctok_token_notify(). When a
- * parent's link does it, that registration (@consumed) is spent: forgetting
- * it here spares the release a lookup. (By id, not by parent: a child may
- * be linked to the same parent twice.) With @if_due (the timer firing), it
- * succeeds only if the token's own deadline has come: a deadline moved
- * later or cleared meanwhile wins. */
+/* Cancels the token with @reason (consumed): switches it to
+ * STATE_NOTIFYING, run by @thread (this one), or straight to
+ * STATE_NOTIFIED when there is nothing to notify. Only one caller ever
+ * succeeds; it must then run ctok_token_notify(). When a parent's link does
+ * it, that registration (@consumed) is spent (see forget_registration()).
+ * With @if_due (the timer firing), it succeeds only if the token's own
+ * deadline has come: a deadline moved later or cleared meanwhile wins. */
 G_ALWAYS_INLINE static inline gboolean
 begin_cancel (CtokToken  *self,
               CtokReason *reason,
@@ -1193,11 +1195,15 @@ begin_cancel (CtokToken  *self,
   if (work->batch != NULL)
     ctok_atomic_store64 (&self->executing_id, 0);
 
-  /* With nothing to run and nobody to tell (the links, stolen, need the
-   * token no more), the notification is over before it starts: the token
-   * is not touched again. */
+  /* With nothing to run, nobody to tell, and no registration to remove
+   * from a parent (only the link that fired, or none), the notification is
+   * over before it starts: the token is not touched again, and may go at
+   * once. Removing a registration from another parent must come first: it
+   * waits for that parent's cancel loop, which may be firing it at this
+   * token right now. */
   work->listened = listened;
-  work->notified = work->batch == NULL && work->cancellable == NULL && !listened;
+  work->notified = work->batch == NULL && work->cancellable == NULL && !listened &&
+                   work->links == NULL && work->link.id == 0;
   if (work->notified)
     {
       ctok_atomic_store_release (&self->executing_thread, NULL);

@@ -879,6 +879,70 @@ test_threads_child_vs_parent (void)
     }
 }
 
+/* Two parents cancelled on two threads while a third drops their common
+ * children: a child cancelled by one parent must not go while the other
+ * parent's cancel loop is firing its link at it. That window is a few
+ * instructions wide (between the loop claiming the link and locking the
+ * child), so this catches a regression only now and then, under
+ * AddressSanitizer or ThreadSanitizer; test-stress found the one it guards
+ * against. */
+#define TWO_PARENTS_CHILDREN 64
+
+typedef struct
+{
+  CtokTokenSource *parent;
+  int             *ready;
+} TwoParents;
+
+static gpointer
+cancel_when_ready_thread (gpointer data)
+{
+  TwoParents *race = data;
+
+  g_atomic_int_inc (race->ready);
+  while (g_atomic_int_get (race->ready) < 3)
+    ;
+  ctok_token_source_cancel (race->parent);
+  return NULL;
+}
+
+static void
+test_threads_two_parents_drop (void)
+{
+  g_test_summary ("Children of two parents, cancelled from two threads, dropped from a third");
+
+  for (guint round = 0; round < 200; round++)
+    {
+      CtokTokenSource *x = ctok_token_source_new ();
+      CtokTokenSource *y = ctok_token_source_new ();
+      CtokToken *parents[] = { token_of (x), token_of (y) };
+      CtokTokenSource *children[TWO_PARENTS_CHILDREN];
+      int ready = 0;
+      TwoParents race_x = { x, &ready };
+      TwoParents race_y = { y, &ready };
+      GThread *thread_x;
+      GThread *thread_y;
+
+      for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+        children[i] = ctok_token_source_new_linked (parents, G_N_ELEMENTS (parents));
+
+      thread_x = g_thread_new ("cancel-x", cancel_when_ready_thread, &race_x);
+      thread_y = g_thread_new ("cancel-y", cancel_when_ready_thread, &race_y);
+      g_atomic_int_inc (&ready);
+      while (g_atomic_int_get (&ready) < 3)
+        ;
+      for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+        g_object_unref (children[i]);
+      g_thread_join (thread_x);
+      g_thread_join (thread_y);
+
+      g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (x)), ==, 0);
+      g_assert_cmpuint (ctok_token_debug_count_registrations (token_of (y)), ==, 0);
+      g_assert_finalize_object (x);
+      g_assert_finalize_object (y);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -918,6 +982,7 @@ main (int   argc,
   g_test_add_func ("/linked/cancellable/cancel-in-handler", test_cancellable_link_cancel_in_handler);
   g_test_add_func ("/linked/cancellable/cascade-drop", test_cancellable_link_cascade_drop);
   g_test_add_func ("/linked/threads/child-vs-parent", test_threads_child_vs_parent);
+  g_test_add_func ("/linked/threads/two-parents-drop", test_threads_two_parents_drop);
 
   return g_test_run ();
 }
