@@ -911,7 +911,7 @@ test_threads_two_parents_drop (void)
 {
   g_test_summary ("Children of two parents, cancelled from two threads, dropped from a third");
 
-  for (guint round = 0; round < 200; round++)
+  for (guint round = 0; round < 50; round++)
     {
       CtokTokenSource *x = ctok_token_source_new ();
       CtokTokenSource *y = ctok_token_source_new ();
