@@ -1455,9 +1455,9 @@ frame_done (NotifyFrame *frame)
  * depth first (a child's callbacks run at its link's place in the parent's
  * order, as they would if the link called cancel), so a chain of any length
  * is a loop rather than a recursion. Three shortcuts keep linked trees
- * cheap: a child with nothing to run and nobody listening is done by
- * begin_cancel(), and one with nothing registered as soon as it is
- * notified, both with no frame; a child cancelled by its parent's last
+ * cheap: a child with nothing to run, nobody listening and no other parent
+ * to leave is done by begin_cancel(), and one with nothing registered as
+ * soon as it is notified, both with no frame; a child cancelled by its parent's last
  * registration replaces the parent on the stack, the parent being done; and
  * the references children hold on the parent that cancels them are dropped
  * together, when it is done. */
