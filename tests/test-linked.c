@@ -807,20 +807,31 @@ test_cancellable_link_cascade_drop (void)
 
 /* --- Threads --- */
 
+/* Threads meet at a start line: each counts itself in @ready, then spins
+ * until all @n_racers have, so that they start at the same moment. */
+static void
+start_line (int *ready,
+            int  n_racers)
+{
+  g_atomic_int_inc (ready);
+  while (g_atomic_int_get (ready) < n_racers)
+    ;
+}
+
 typedef struct
 {
   CtokTokenSource *parent;
-  int              ready;
+  int             *ready;
+  int              n_racers;
 } ParentRace;
 
+/* Cancels a parent as soon as every racer is at the start line. */
 static gpointer
 cancel_parent_thread (gpointer data)
 {
   ParentRace *race = data;
 
-  g_atomic_int_inc (&race->ready);
-  while (g_atomic_int_get (&race->ready) < 2)
-    ;
+  start_line (race->ready, race->n_racers);
   ctok_token_source_cancel (race->parent);
   return NULL;
 }
@@ -834,7 +845,8 @@ test_threads_child_vs_parent (void)
 
   for (int i = 0; i < rounds; i++)
     {
-      ParentRace race = { ctok_token_source_new (), 0 };
+      int ready = 0;
+      ParentRace race = { ctok_token_source_new (), &ready, 2 };
       CtokTokenSource *child = new_linked1 (race.parent);
       CtokTokenSource *grandchild = new_linked1 (child);
       CallbackRecord record = { 0, };
@@ -842,10 +854,7 @@ test_threads_child_vs_parent (void)
 
       ctok_token_register (token_of (grandchild), record_callback, &record, record_destroy);
       thread = g_thread_new ("cancel-parent", cancel_parent_thread, &race);
-
-      g_atomic_int_inc (&race.ready);
-      while (g_atomic_int_get (&race.ready) < 2)
-        ;
+      start_line (&ready, 2);
 
       switch (i % 3)
         {
@@ -888,24 +897,6 @@ test_threads_child_vs_parent (void)
  * against. */
 #define TWO_PARENTS_CHILDREN 64
 
-typedef struct
-{
-  CtokTokenSource *parent;
-  int             *ready;
-} TwoParents;
-
-static gpointer
-cancel_when_ready_thread (gpointer data)
-{
-  TwoParents *race = data;
-
-  g_atomic_int_inc (race->ready);
-  while (g_atomic_int_get (race->ready) < 3)
-    ;
-  ctok_token_source_cancel (race->parent);
-  return NULL;
-}
-
 static void
 test_threads_two_parents_drop (void)
 {
@@ -918,19 +909,17 @@ test_threads_two_parents_drop (void)
       CtokToken *parents[] = { token_of (x), token_of (y) };
       CtokTokenSource *children[TWO_PARENTS_CHILDREN];
       int ready = 0;
-      TwoParents race_x = { x, &ready };
-      TwoParents race_y = { y, &ready };
+      ParentRace race_x = { x, &ready, 3 };
+      ParentRace race_y = { y, &ready, 3 };
       GThread *thread_x;
       GThread *thread_y;
 
       for (guint i = 0; i < G_N_ELEMENTS (children); i++)
         children[i] = ctok_token_source_new_linked (parents, G_N_ELEMENTS (parents));
 
-      thread_x = g_thread_new ("cancel-x", cancel_when_ready_thread, &race_x);
-      thread_y = g_thread_new ("cancel-y", cancel_when_ready_thread, &race_y);
-      g_atomic_int_inc (&ready);
-      while (g_atomic_int_get (&ready) < 3)
-        ;
+      thread_x = g_thread_new ("cancel-x", cancel_parent_thread, &race_x);
+      thread_y = g_thread_new ("cancel-y", cancel_parent_thread, &race_y);
+      start_line (&ready, 3);
       for (guint i = 0; i < G_N_ELEMENTS (children); i++)
         g_object_unref (children[i]);
       g_thread_join (thread_x);
