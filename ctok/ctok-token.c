@@ -1095,12 +1095,19 @@ release_links (const CtokLink *link,
   links_free (links);
 }
 
-/* Takes what a token that is not cancelled is linked to into @link and the
- * returned record. Called with the mutex held. */
+/* Takes what a token is linked to into @link and the returned record.
+ * Called with the mutex held. A cancelled token is linked to nothing:
+ * begin_cancel() took it all, and its union holds other things since. */
 static CtokLinks *
 steal_links_locked (CtokToken *self,
                     CtokLink  *link)
 {
+  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
+    {
+      *link = (CtokLink) { NULL, 0 };
+      return NULL;
+    }
+
   *link = self->link;
   self->link = (CtokLink) { NULL, 0 };
   return g_steal_pointer (&self->links);
@@ -1281,23 +1288,10 @@ recycle_spent (NotifyFrame *frame,
   CtokToken *token = frame->token;
   CtokNode *node;
   CtokNode *next;
-  gboolean wake;
+  gboolean wake = FALSE;
 
-  if (!frame->shared)
-    {
-      if (done)
-        ctok_atomic_store64 (&token->executing_id, 0);
-      for (node = frame->spent; node != NULL; node = next)
-        {
-          next = node->next;
-          node_recycle (token, node);
-        }
-      frame->spent = NULL;
-      frame->n_spent = 0;
-      return;
-    }
-
-  ctok_mutex_lock (&token->mutex);
+  if (frame->shared)
+    ctok_mutex_lock (&token->mutex);
   if (done)
     ctok_atomic_store64 (&token->executing_id, 0);
   for (node = frame->spent; node != NULL; node = next)
@@ -1305,8 +1299,11 @@ recycle_spent (NotifyFrame *frame,
       next = node->next;
       node_recycle (token, node);
     }
-  wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
-  ctok_mutex_unlock (&token->mutex);
+  if (frame->shared)
+    {
+      wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
+      ctok_mutex_unlock (&token->mutex);
+    }
 
   frame->spent = NULL;
   frame->n_spent = 0;
@@ -1646,14 +1643,12 @@ freeze (CtokToken *self)
 void
 ctok_token_close_internal (CtokToken *self)
 {
-  CtokLink link = { NULL, 0 };
-  CtokLinks *links = NULL;
+  CtokLink link;
+  CtokLinks *links;
   gboolean changed = FALSE;
 
-  /* Once cancelled, it is linked to nothing any more. */
   ctok_mutex_lock (&self->mutex);
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
-    links = steal_links_locked (self, &link);
+  links = steal_links_locked (self, &link);
   ctok_mutex_unlock (&self->mutex);
   release_links (&link, links, NULL, NULL);
 
@@ -2244,8 +2239,7 @@ ctok_token_dispose (GObject *object)
       wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
     }
   cancellable = g_steal_pointer (&self->cancellable);
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
-    links = steal_links_locked (self, &link);
+  links = steal_links_locked (self, &link);
   in_flight = self->in_flight != NULL;
 
   ctok_mutex_unlock (&self->mutex);
@@ -2509,10 +2503,8 @@ try_recycle (CtokToken *self)
       self->deadline != NULL)
     {
       CtokLink link = { NULL, 0 };
-      CtokLinks *links = NULL;
+      CtokLinks *links = steal_links_locked (self, &link);
 
-      if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
-        links = steal_links_locked (self, &link);
       ctok_mutex_unlock (&self->mutex);
       release_links (&link, links, NULL, NULL);
       if (g_atomic_pointer_get (&self->deadline) != NULL)
