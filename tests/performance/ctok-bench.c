@@ -284,6 +284,57 @@ register_many_run (guint64 n, Result *result,
   return cold >= 0 && result->ns_per_op >= 0;
 }
 
+/* The floors for "register_many": what any table of n registrations pays
+ * on this machine just to reach them in the benchmark's order. Each removal
+ * must at least read and write its own record, at a place in memory the
+ * order makes random; "touch" does only that, for n 64-byte records under a
+ * mutex. "chase" is the memory's latency: a walk through the same records
+ * where each address comes from the one before, as in any linked list that
+ * is not in memory order. Measured warm, as the workload is. */
+typedef struct { guint64 key; gpointer next; guint64 pad[6]; } BenchRecord;
+
+static gboolean
+register_many_floor (guint64 n, Result *result)
+{
+  g_autofree guint64 *order = scrambled_order (n);
+  BenchRecord *records = g_aligned_alloc0 (n, sizeof (BenchRecord), 64);
+  GMutex mutex;
+  guint64 sum = 0;
+  double touch = 0;
+  double chase = 0;
+
+  g_mutex_init (&mutex);
+  for (guint64 i = 0; i < n; i++)
+    records[order[i]].next = &records[order[(i + 1) % n]];
+
+  for (int pass = 0; pass < 2; pass++)
+    {
+      gint64 start = now_ns ();
+      BenchRecord *record = &records[order[0]];
+
+      for (guint64 i = 0; i < n; i++)
+        {
+          g_mutex_lock (&mutex);
+          records[order[i]].key++;
+          sum += records[order[i]].key;
+          g_mutex_unlock (&mutex);
+        }
+      touch = (double) (now_ns () - start) / n;
+
+      start = now_ns ();
+      for (guint64 i = 0; i < n; i++)
+        record = record->next;
+      chase = (double) (now_ns () - start) / n;
+      sum += record->key;
+    }
+
+  g_mutex_clear (&mutex);
+  g_aligned_free (records);
+  result->ns_per_op = touch;
+  g_string_append_printf (result->extra, " chase_ns_per_op=%.1f", chase);
+  return sum > 0;
+}
+
 static gboolean
 register_many_ctok (guint64 n, Result *result)
 {
@@ -1108,6 +1159,14 @@ main (int   argc,
           Run floor = run_in_child (create_floor, n);
 
           g_print ("floor workload=create empty_final_gobject_ns_per_op=%.1f\n", floor.ns_per_op);
+          g_free (floor.extra);
+        }
+      else if (g_str_equal (workload->name, "register_many"))
+        {
+          Run floor = run_in_child (register_many_floor, n);
+
+          g_print ("floor workload=register_many touch_ns_per_op=%.1f%s\n",
+                   floor.ns_per_op, floor.extra != NULL ? floor.extra : "");
           g_free (floor.extra);
         }
 
