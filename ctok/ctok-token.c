@@ -609,17 +609,43 @@ list_unlink (CtokToken *self,
  * cache miss. Until then the node stays in place, marked removed, its id
  * already stale; the cancel loop and compaction put it back in the free
  * list. The newest node is unlinked at once. (Once the token is cancelled,
- * its list belongs to the cancel loop: see remove_registration().) */
+ * its list belongs to the cancel loop: see remove_registration().)
+ *
+ * Compaction walks the whole list, node by node, and once nodes have been
+ * reused for a while each step is a wait on memory. It runs when removed
+ * nodes outnumber pending ones three to one: removing n registrations then
+ * walks about 4n/3 nodes (2n if it ran at one to one), and a list holds at
+ * most four nodes per pending registration, plus COMPACT_MIN_REMOVED. */
 #define COMPACT_MIN_REMOVED 16
+#define COMPACT_RATIO       3
+
+/* Nodes come back to the free list in whatever order their registrations
+ * went, so after a while consecutive free nodes lie anywhere in the arena,
+ * and taking them one by one would wait for memory each time. When many are
+ * freed in one go, each free node's ->prev points FREE_AHEAD nodes further
+ * down the list, the node freed FREE_AHEAD frees before it, which
+ * node_take() prefetches. A node freed on its own has no hint (NULL). */
+#define FREE_AHEAD 8
+
+typedef struct
+{
+  CtokNode *recent[FREE_AHEAD];  /* the last nodes freed, in a ring */
+  guint     n_freed;
+} FreeRun;
+
+#define FREE_RUN_INIT { { NULL, }, 0 }
 
 static inline void node_recycle (CtokToken *self,
-                                 CtokNode  *node);
+                                 CtokNode  *node,
+                                 FreeRun   *run);
 static inline void node_free    (CtokToken *self,
-                                 CtokNode  *node);
+                                 CtokNode  *node,
+                                 FreeRun   *run);
 
 static void
 list_compact (CtokToken *self)
 {
+  FreeRun run = FREE_RUN_INIT;
   CtokNode *node;
   CtokNode *next;
 
@@ -629,7 +655,7 @@ list_compact (CtokToken *self)
       if (node->kind == CTOK_NODE_REMOVED)
         {
           list_unlink (self, node);
-          node_free (self, node);
+          node_free (self, node, &run);
         }
     }
 
@@ -646,7 +672,7 @@ list_remove (CtokToken *self,
   if (node->prev == NULL)
     {
       list_unlink (self, node);
-      node_recycle (self, node);
+      node_recycle (self, node, NULL);
       self->n_listed--;
       return;
     }
@@ -654,7 +680,7 @@ list_remove (CtokToken *self,
   ctok_atomic_store64 (&node->id, (node->id + CTOK_NODE_GENERATION) & CTOK_NODE_ID_MASK);
   node->kind = CTOK_NODE_REMOVED;
   self->n_removed++;
-  if (self->n_removed >= COMPACT_MIN_REMOVED && self->n_removed > self->n_listed / 2)
+  if (self->n_removed >= COMPACT_MIN_REMOVED && self->n_removed / COMPACT_RATIO > self->n_listed - self->n_removed)
     list_compact (self);
 }
 
@@ -664,31 +690,46 @@ node_take (CtokToken *self)
   CtokNode *node = self->free_nodes;
 
   if (node != NULL)
-    self->free_nodes = node->next;
+    {
+      self->free_nodes = node->next;
+      if (node->prev != NULL)
+        __builtin_prefetch (node->prev, 1);
+    }
   else
     node = ctok_node_alloc (self);
 
   return node;
 }
 
-/* Back to the free list, its id already stale. */
+/* Back to the free list, its id already stale; @run: the nodes freed with
+ * it, or NULL. */
 static inline void
 node_free (CtokToken *self,
-           CtokNode  *node)
+           CtokNode  *node,
+           FreeRun   *run)
 {
   node->kind = CTOK_NODE_FREE;
   ctok_atomic_store_release (&node->flags, 0);
+  node->prev = NULL;
+  if (run != NULL)
+    {
+      guint slot = run->n_freed++ % FREE_AHEAD;
+
+      node->prev = run->recent[slot];
+      run->recent[slot] = node;
+    }
   node->next = self->free_nodes;
   self->free_nodes = node;
 }
 
 static inline void
 node_recycle (CtokToken *self,
-              CtokNode  *node)
+              CtokNode  *node,
+              FreeRun   *run)
 {
   /* A new generation: the id issued for this use goes stale right now. */
   ctok_atomic_store64 (&node->id, (node->id + CTOK_NODE_GENERATION) & CTOK_NODE_ID_MASK);
-  node_free (self, node);
+  node_free (self, node, run);
 }
 
 /* Fired registrations delivered to a main context ("in flight") stay owned
@@ -951,7 +992,7 @@ ctok_token_release_node (CtokToken *self,
 
   ctok_mutex_lock (&self->mutex);
   in_flight_unlink (self, node);
-  node_recycle (self, node);
+  node_recycle (self, node, NULL);
   wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
   ctok_mutex_unlock (&self->mutex);
 
@@ -996,6 +1037,7 @@ static void
 drop_nodes (CtokToken *self,
             CtokNode  *stolen)
 {
+  FreeRun run = FREE_RUN_INIT;
   CtokNode *node;
   CtokNode *next;
 
@@ -1009,7 +1051,7 @@ drop_nodes (CtokToken *self,
   for (node = stolen; node != NULL; node = next)
     {
       next = node->next;
-      node_recycle (self, node);
+      node_recycle (self, node, &run);
     }
   ctok_mutex_unlock (&self->mutex);
 }
@@ -1286,6 +1328,7 @@ recycle_spent (NotifyFrame *frame,
                gboolean     done)
 {
   CtokToken *token = frame->token;
+  FreeRun run = FREE_RUN_INIT;
   CtokNode *node;
   CtokNode *next;
   gboolean wake = FALSE;
@@ -1297,7 +1340,7 @@ recycle_spent (NotifyFrame *frame,
   for (node = frame->spent; node != NULL; node = next)
     {
       next = node->next;
-      node_recycle (token, node);
+      node_recycle (token, node, &run);
     }
   if (frame->shared)
     {
@@ -2183,7 +2226,7 @@ orphan_in_flight (CtokToken *self)
       if (ctok_context_source_orphan_locked (node->user_data))
         {
           in_flight_unlink (self, node);
-          node_recycle (self, node);
+          node_recycle (self, node, NULL);
         }
       else
         {
