@@ -40,7 +40,8 @@ typedef struct _CtokNode CtokNode;
  * it has claimed the node. */
 struct _CtokNode
 {
-  CtokNode          *prev;
+  CtokNode          *prev;  /* in flight: the node before; otherwise a
+                             * prefetch hint (see ctok-token.c) */
   CtokNode          *next;
   CtokToken         *owner;
   guint64            id;

@@ -53,6 +53,10 @@ ctok_node_alloc (CtokToken *owner)
     {
       node = pool_free;
       pool_free = node->next;
+      /* The pool keeps the order, and so the hints, of the free lists
+       * released into it (see ctok-token.c). */
+      if (node->user_data != NULL)
+        __builtin_prefetch (node->user_data, 1);
     }
   else
     {
@@ -74,7 +78,7 @@ ctok_node_alloc (CtokToken *owner)
 
   ctok_mutex_unlock (&pool_mutex);
 
-  node->prev = node->next = NULL;
+  node->next = NULL;
   node->kind = CTOK_NODE_FREE;
   g_atomic_int_set (&node->flags, 0);
   g_atomic_pointer_set (&node->owner, owner);

@@ -576,30 +576,49 @@ ctok_token_block_until (CtokToken    *self,
 
 /* --- The registration list (all under the token's mutex) --- */
 
+/* The list is linked through ->next, newest first; nodes leave it only from
+ * the head or while it is walked from the head, so it needs no back links.
+ *
+ * Nodes come back to the free list in whatever order their registrations
+ * went, so after a while consecutive nodes, free or listed, lie anywhere in
+ * the arena, and going through them one by one would wait for memory at
+ * each step. So nodes carry hints to what comes HINT_AHEAD steps later,
+ * which is prefetched:
+ * - a free node's ->user_data: the node taken HINT_AHEAD takes after it;
+ * - a node's ->prev, free or listed: the node taken HINT_AHEAD takes before
+ *   it, which is that far down the list once both are registered. (A list
+ *   walk prefetches it.)
+ * Nodes freed in one go get both from a FreeRun; list_compact() renews the
+ * list's. Hints may be NULL, or stale if the lists changed in between:
+ * nodes are never unmapped, so prefetching a stale one is harmless. */
+#define HINT_AHEAD 8
+
+typedef struct
+{
+  CtokNode *recent[HINT_AHEAD];  /* the last nodes freed, in a ring */
+  guint     n_freed;
+} FreeRun;
+
+#define FREE_RUN_INIT { { NULL, }, 0 }
+
 static inline void
 list_push (CtokToken *self,
            CtokNode  *node)
 {
-  node->prev = NULL;
   node->next = self->head;
-  if (self->head != NULL)
-    self->head->prev = node;
   self->head = node;
   ctok_atomic_store_release (&node->flags, CTOK_NODE_LINKED);
   self->n_listed++;
 }
 
+/* Takes @node off the list: *@link is the pointer to it, ->head or the
+ * ->next of the node before it. */
 static inline void
-list_unlink (CtokToken *self,
+list_unlink (CtokNode **link,
              CtokNode  *node)
 {
-  if (node->prev != NULL)
-    node->prev->next = node->next;
-  else
-    self->head = node->next;
-  if (node->next != NULL)
-    node->next->prev = node->prev;
-  node->prev = node->next = NULL;
+  *link = node->next;
+  node->next = NULL;
   ctok_atomic_store_release (&node->flags, 0);
 }
 
@@ -619,22 +638,6 @@ list_unlink (CtokToken *self,
 #define COMPACT_MIN_REMOVED 16
 #define COMPACT_RATIO       3
 
-/* Nodes come back to the free list in whatever order their registrations
- * went, so after a while consecutive free nodes lie anywhere in the arena,
- * and taking them one by one would wait for memory each time. When many are
- * freed in one go, each free node's ->prev points FREE_AHEAD nodes further
- * down the list, the node freed FREE_AHEAD frees before it, which
- * node_take() prefetches. A node freed on its own has no hint (NULL). */
-#define FREE_AHEAD 8
-
-typedef struct
-{
-  CtokNode *recent[FREE_AHEAD];  /* the last nodes freed, in a ring */
-  guint     n_freed;
-} FreeRun;
-
-#define FREE_RUN_INIT { { NULL, }, 0 }
-
 static inline void node_recycle (CtokToken *self,
                                  CtokNode  *node,
                                  FreeRun   *run);
@@ -642,20 +645,34 @@ static inline void node_free    (CtokToken *self,
                                  CtokNode  *node,
                                  FreeRun   *run);
 
+/* Frees the removed nodes, and points each pending one's ->prev at the
+ * pending node HINT_AHEAD further down. */
 static void
 list_compact (CtokToken *self)
 {
   FreeRun run = FREE_RUN_INIT;
+  CtokNode *behind[HINT_AHEAD] = { NULL, };
+  CtokNode **link = &self->head;
   CtokNode *node;
-  CtokNode *next;
+  guint n_kept = 0;
 
-  for (node = self->head; node != NULL; node = next)
+  while ((node = *link) != NULL)
     {
-      next = node->next;
+      if (node->prev != NULL)
+        __builtin_prefetch (node->prev, 1);
       if (node->kind == CTOK_NODE_REMOVED)
         {
-          list_unlink (self, node);
+          list_unlink (link, node);
           node_free (self, node, &run);
+        }
+      else
+        {
+          guint slot = n_kept++ % HINT_AHEAD;
+
+          if (behind[slot] != NULL)
+            behind[slot]->prev = node;
+          behind[slot] = node;
+          link = &node->next;
         }
     }
 
@@ -669,9 +686,9 @@ static void
 list_remove (CtokToken *self,
              CtokNode  *node)
 {
-  if (node->prev == NULL)
+  if (node == self->head)
     {
-      list_unlink (self, node);
+      list_unlink (&self->head, node);
       node_recycle (self, node, NULL);
       self->n_listed--;
       return;
@@ -692,8 +709,8 @@ node_take (CtokToken *self)
   if (node != NULL)
     {
       self->free_nodes = node->next;
-      if (node->prev != NULL)
-        __builtin_prefetch (node->prev, 1);
+      if (node->user_data != NULL)
+        __builtin_prefetch (node->user_data, 1);
     }
   else
     node = ctok_node_alloc (self);
@@ -711,11 +728,18 @@ node_free (CtokToken *self,
   node->kind = CTOK_NODE_FREE;
   ctok_atomic_store_release (&node->flags, 0);
   node->prev = NULL;
+  node->user_data = NULL;
   if (run != NULL)
     {
-      guint slot = run->n_freed++ % FREE_AHEAD;
+      guint slot = run->n_freed++ % HINT_AHEAD;
+      CtokNode *below = run->recent[slot];
 
-      node->prev = run->recent[slot];
+      /* HINT_AHEAD down the free list, and freed a moment ago. */
+      if (below != NULL)
+        {
+          node->user_data = below;
+          below->prev = node;
+        }
       run->recent[slot] = node;
     }
   node->next = self->free_nodes;
@@ -1010,18 +1034,20 @@ steal_nodes (CtokToken *self,
              gboolean (*filter) (CtokNode *node))
 {
   CtokNode *stolen = NULL;
+  CtokNode **link = &self->head;
   CtokNode *node;
-  CtokNode *next;
 
   if (self->n_removed > 0)
     list_compact (self);
 
-  for (node = self->head; node != NULL; node = next)
+  while ((node = *link) != NULL)
     {
-      next = node->next;
       if (filter != NULL && !filter (node))
-        continue;
-      list_unlink (self, node);
+        {
+          link = &node->next;
+          continue;
+        }
+      list_unlink (link, node);
       self->n_listed--;
       node->next = stolen;
       stolen = node;
@@ -1328,7 +1354,6 @@ recycle_spent (NotifyFrame *frame,
                gboolean     done)
 {
   CtokToken *token = frame->token;
-  FreeRun run = FREE_RUN_INIT;
   CtokNode *node;
   CtokNode *next;
   gboolean wake = FALSE;
@@ -1340,7 +1365,7 @@ recycle_spent (NotifyFrame *frame,
   for (node = frame->spent; node != NULL; node = next)
     {
       next = node->next;
-      node_recycle (token, node, &run);
+      node_recycle (token, node, NULL);
     }
   if (frame->shared)
     {
