@@ -384,6 +384,69 @@ cancel_fanout_gcancellable (guint64 n, Result *result)
   return calls == n;
 }
 
+/* --- cancel_fanout_churned: the same, on a token that has been busy ---
+ *
+ * Not one of the issue's workloads: cancel_fanout's registrations use
+ * fresh memory, in order. Here the token first registers n callbacks and
+ * removes them in a scrambled order, three times, so that the n it then
+ * holds lie wherever the removals left them, as in a long-lived process. */
+
+#define CHURN_PASSES 3
+
+static gboolean
+cancel_fanout_churned_ctok (guint64 n, Result *result)
+{
+  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
+  CtokToken *token = ctok_token_source_get_token (source);
+  g_autofree guint64 *order = scrambled_order (n);
+  g_autofree guint64 *ids = g_new (guint64, n);
+  gint64 start;
+
+  for (int pass = 0; pass < CHURN_PASSES; pass++)
+    {
+      for (guint64 i = 0; i < n; i++)
+        ids[i] = ctok_token_register (token, count_token, NULL, NULL);
+      for (guint64 i = 0; i < n; i++)
+        if (!ctok_token_unregister (token, ids[order[i]]))
+          return FALSE;
+    }
+  for (guint64 i = 0; i < n; i++)
+    ctok_token_register (token, count_token, NULL, NULL);
+
+  calls = 0;
+  start = now_ns ();
+  ctok_token_source_cancel (source);
+  result->ns_per_op = (double) (now_ns () - start) / n;
+
+  return calls == n;
+}
+
+static gboolean
+cancel_fanout_churned_gcancellable (guint64 n, Result *result)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree guint64 *order = scrambled_order (n);
+  g_autofree gulong *ids = g_new (gulong, n);
+  gint64 start;
+
+  for (int pass = 0; pass < CHURN_PASSES; pass++)
+    {
+      for (guint64 i = 0; i < n; i++)
+        ids[i] = g_cancellable_connect (cancellable, G_CALLBACK (count_cancellable), NULL, NULL);
+      for (guint64 i = 0; i < n; i++)
+        g_cancellable_disconnect (cancellable, ids[order[i]]);
+    }
+  for (guint64 i = 0; i < n; i++)
+    g_cancellable_connect (cancellable, G_CALLBACK (count_cancellable), NULL, NULL);
+
+  calls = 0;
+  start = now_ns ();
+  g_cancellable_cancel (cancellable);
+  result->ns_per_op = (double) (now_ns () - start) / n;
+
+  return calls == n;
+}
+
 /* --- linked: children of one live root, created and dropped --- */
 
 static gboolean
@@ -931,6 +994,7 @@ static const Workload workloads[] = {
   { "register",         1000000, register_ctok,       register_gcancellable,       "ns_per_op" },
   { "register_many",     100000, register_many_ctok,  register_many_gcancellable,  "ns_per_op" },
   { "cancel_fanout",     100000, cancel_fanout_ctok,  cancel_fanout_gcancellable,  "ns_per_op" },
+  { "cancel_fanout_churned", 100000, cancel_fanout_churned_ctok, cancel_fanout_churned_gcancellable, "ns_per_op" },
   { "linked",           1000000, linked_ctok,         linked_gcancellable,         "ns_per_op" },
   { "linked_fanout",     100000, linked_fanout_ctok,  linked_fanout_gcancellable,  "ns_per_op" },
   { "chain",             100000, chain_ctok,          chain_gcancellable,          "ns_per_op" },
