@@ -623,10 +623,11 @@ list_unlink (CtokNode **link,
 }
 
 /* A node is removed from the middle of a long list only when that list is
- * compacted: unlinking touches both neighbours, and when callbacks go in
- * another order than they came (100,000 of them, say), each neighbour is a
- * cache miss. Until then the node stays in place, marked removed, its id
- * already stale; the cancel loop and compaction put it back in the free
+ * compacted, since only a walk finds the node before it (and a doubly
+ * linked list would touch both neighbours, each a cache miss when
+ * callbacks go in another order than they came, 100,000 of them, say).
+ * Until then the node stays in place, marked removed, its id already
+ * stale; the cancel loop and compaction put it back in the free
  * list. The newest node is unlinked at once. (Once the token is cancelled,
  * its list belongs to the cancel loop: see remove_registration().)
  *
@@ -1475,7 +1476,7 @@ prefetch_head (gpointer instance)
 /* Prefetches for the registration @ahead, which the loop reaches
  * PREFETCH_AHEAD registrations later: what its user_data points to (for a
  * link, the child's first 64 bytes), and the node it reaches as many
- * registrations after that (its walk hint, see node_free()), so that going
+ * registrations after that (its ->prev hint, see list_push()), so that going
  * down the batch need not wait on memory when its nodes lie all over the
  * arena. */
 static inline void
