@@ -90,7 +90,8 @@ test_recycled (void)
 static void
 test_recycled_deadline (void)
 {
-  CtokTokenSource *source = ctok_token_source_new_with_timeout (50);
+  /* Long enough to be dropped before it is due even in a stalled run. */
+  CtokTokenSource *source = ctok_token_source_new_with_timeout (200);
   CtokToken *token = ctok_token_source_get_token (source);
   g_autoptr(CtokTokenSource) next = NULL;
 
@@ -103,7 +104,7 @@ test_recycled_deadline (void)
   g_assert_cmpint (ctok_token_get_timeout_ms (token), ==, -1);
 
   /* The old deadline never fires on the new source. */
-  g_usleep (150 * G_TIME_SPAN_MILLISECOND);
+  g_usleep (250 * G_TIME_SPAN_MILLISECOND);
   g_assert_false (ctok_token_is_cancelled (token));
 
   /* A new one does. */
