@@ -347,62 +347,26 @@ register_many_gcancellable (guint64 n, Result *result)
   return register_many_run (n, result, register_many_pass_gcancellable);
 }
 
-/* --- cancel_fanout: n callbacks on one token, one cancel --- */
-
-static gboolean
-cancel_fanout_ctok (guint64 n, Result *result)
-{
-  g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
-  CtokToken *token = ctok_token_source_get_token (source);
-  gint64 start;
-
-  for (guint64 i = 0; i < n; i++)
-    ctok_token_register (token, count_token, NULL, NULL);
-
-  calls = 0;
-  start = now_ns ();
-  ctok_token_source_cancel (source);
-  result->ns_per_op = (double) (now_ns () - start) / n;
-
-  return calls == n;
-}
-
-static gboolean
-cancel_fanout_gcancellable (guint64 n, Result *result)
-{
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  gint64 start;
-
-  for (guint64 i = 0; i < n; i++)
-    g_cancellable_connect (cancellable, G_CALLBACK (count_cancellable), NULL, NULL);
-
-  calls = 0;
-  start = now_ns ();
-  g_cancellable_cancel (cancellable);
-  result->ns_per_op = (double) (now_ns () - start) / n;
-
-  return calls == n;
-}
-
-/* --- cancel_fanout_churned: the same, on a token that has been busy ---
+/* --- cancel_fanout: n callbacks on one token, one cancel ---
  *
- * Not one of the issue's workloads: cancel_fanout's registrations use
- * fresh memory, in order. Here the token first registers n callbacks and
- * removes them in a scrambled order, three times, so that the n it then
- * holds lie wherever the removals left them, as in a long-lived process. */
+ * cancel_fanout_churned is the same on a token that has been busy. It is not
+ * one of the issue's workloads: cancel_fanout's registrations use fresh
+ * memory, in order. Here the token first registers n callbacks and removes
+ * them in a scrambled order, CHURN_PASSES times, so that the n it then holds
+ * lie wherever the removals left them, as in a long-lived process. */
 
 #define CHURN_PASSES 3
 
 static gboolean
-cancel_fanout_churned_ctok (guint64 n, Result *result)
+fanout_ctok (guint64 n, Result *result, int churn_passes)
 {
   g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
   CtokToken *token = ctok_token_source_get_token (source);
-  g_autofree guint64 *order = scrambled_order (n);
-  g_autofree guint64 *ids = g_new (guint64, n);
+  g_autofree guint64 *order = churn_passes > 0 ? scrambled_order (n) : NULL;
+  g_autofree guint64 *ids = churn_passes > 0 ? g_new (guint64, n) : NULL;
   gint64 start;
 
-  for (int pass = 0; pass < CHURN_PASSES; pass++)
+  for (int pass = 0; pass < churn_passes; pass++)
     {
       for (guint64 i = 0; i < n; i++)
         ids[i] = ctok_token_register (token, count_token, NULL, NULL);
@@ -422,14 +386,14 @@ cancel_fanout_churned_ctok (guint64 n, Result *result)
 }
 
 static gboolean
-cancel_fanout_churned_gcancellable (guint64 n, Result *result)
+fanout_gcancellable (guint64 n, Result *result, int churn_passes)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autofree guint64 *order = scrambled_order (n);
-  g_autofree gulong *ids = g_new (gulong, n);
+  g_autofree guint64 *order = churn_passes > 0 ? scrambled_order (n) : NULL;
+  g_autofree gulong *ids = churn_passes > 0 ? g_new (gulong, n) : NULL;
   gint64 start;
 
-  for (int pass = 0; pass < CHURN_PASSES; pass++)
+  for (int pass = 0; pass < churn_passes; pass++)
     {
       for (guint64 i = 0; i < n; i++)
         ids[i] = g_cancellable_connect (cancellable, G_CALLBACK (count_cancellable), NULL, NULL);
@@ -445,6 +409,30 @@ cancel_fanout_churned_gcancellable (guint64 n, Result *result)
   result->ns_per_op = (double) (now_ns () - start) / n;
 
   return calls == n;
+}
+
+static gboolean
+cancel_fanout_ctok (guint64 n, Result *result)
+{
+  return fanout_ctok (n, result, 0);
+}
+
+static gboolean
+cancel_fanout_gcancellable (guint64 n, Result *result)
+{
+  return fanout_gcancellable (n, result, 0);
+}
+
+static gboolean
+cancel_fanout_churned_ctok (guint64 n, Result *result)
+{
+  return fanout_ctok (n, result, CHURN_PASSES);
+}
+
+static gboolean
+cancel_fanout_churned_gcancellable (guint64 n, Result *result)
+{
+  return fanout_gcancellable (n, result, CHURN_PASSES);
 }
 
 /* --- linked: children of one live root, created and dropped --- */
