@@ -89,3 +89,84 @@ ctok_cond_wait_until (CtokCond  *c,
 }
 
 #endif /* CTOK_TSAN */
+
+/* CtokLock: the lock of each token and of the node pool, the locks on every
+ * hot path. It has no condition variable and is not recursive. On Linux it
+ * is a futex whose release is a plain store, one atomic operation less than
+ * GMutex, so a lock and an unlock cost one atomic operation instead of two
+ * (see ctok-lock.c for how it avoids lost wake-ups). It never needs
+ * clearing, and zero-filled memory is an unlocked lock. Elsewhere, and
+ * under ThreadSanitizer, it is a CtokMutex. */
+#if defined(__linux__) && !defined(CTOK_TSAN)
+
+# define CTOK_LOCK_FUTEX 1
+
+typedef struct
+{
+  int state;  /* 0: free; 1: held */
+} CtokLock;
+
+/* Sleepers, counted per slot of lock addresses (see ctok-lock.c). */
+# define CTOK_LOCK_N_SLOTS 64
+# define CTOK_LOCK_SLOT(lock) ((GPOINTER_TO_SIZE (lock) >> 4) % CTOK_LOCK_N_SLOTS)
+
+extern int ctok_lock_sleepers[CTOK_LOCK_N_SLOTS];
+extern gboolean ctok_lock_fast_release;
+
+void ctok_lock_acquire_contended (CtokLock *lock);
+void ctok_lock_wake              (CtokLock *lock);
+
+static inline void
+ctok_lock_init (CtokLock *lock)
+{
+  lock->state = 0;
+}
+
+static inline void
+ctok_lock_clear (CtokLock *lock)
+{
+  (void) lock;
+}
+
+static inline void
+ctok_lock_acquire (CtokLock *lock)
+{
+  int expected = 0;
+
+  if G_UNLIKELY (!__atomic_compare_exchange_n (&lock->state, &expected, 1, FALSE,
+                                               __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    ctok_lock_acquire_contended (lock);
+}
+
+static inline void
+ctok_lock_release (CtokLock *lock)
+{
+  int *sleepers = &ctok_lock_sleepers[CTOK_LOCK_SLOT (lock)];
+
+  if G_LIKELY (ctok_lock_fast_release)
+    {
+      __atomic_store_n (&lock->state, 0, __ATOMIC_RELEASE);
+      /* Keeps the compiler from reading the count before the store; the
+       * processor may, which sleepers allow for with membarrier(). */
+      __atomic_signal_fence (__ATOMIC_SEQ_CST);
+      if G_UNLIKELY (__atomic_load_n (sleepers, __ATOMIC_RELAXED) != 0)
+        ctok_lock_wake (lock);
+    }
+  else
+    {
+      __atomic_exchange_n (&lock->state, 0, __ATOMIC_SEQ_CST);
+      if G_UNLIKELY (__atomic_load_n (sleepers, __ATOMIC_SEQ_CST) != 0)
+        ctok_lock_wake (lock);
+    }
+}
+
+#else /* !CTOK_LOCK_FUTEX */
+
+typedef CtokMutex CtokLock;
+
+# define ctok_lock_init    ctok_mutex_init
+# define ctok_lock_clear   ctok_mutex_clear
+# define ctok_lock_acquire ctok_mutex_lock
+# define ctok_lock_release ctok_mutex_unlock
+
+#endif /* CTOK_LOCK_FUTEX */

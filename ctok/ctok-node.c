@@ -30,7 +30,7 @@ G_STATIC_ASSERT (sizeof (CtokNode) == NODE_ALIGN);
 #define N_CHUNKS     21
 #define MAX_NODES    (((guint64) 1 << CTOK_NODE_INDEX_BITS) - 1)
 
-static CtokMutex    pool_mutex;
+static CtokLock     pool_lock;
 static CtokNode *pool_free;            /* released nodes, linked through ->next */
 static CtokNode *chunks[N_CHUNKS];     /* published with release semantics */
 static gpointer  chunk_blocks[N_CHUNKS]; /* as allocated, for leak checkers */
@@ -52,7 +52,7 @@ ctok_node_alloc (CtokToken *owner)
 {
   CtokNode *node;
 
-  ctok_mutex_lock (&pool_mutex);
+  ctok_lock_acquire (&pool_lock);
 
   if (pool_free != NULL)
     {
@@ -86,7 +86,7 @@ ctok_node_alloc (CtokToken *owner)
       g_atomic_int_set (&n_indices, index + 1);
     }
 
-  ctok_mutex_unlock (&pool_mutex);
+  ctok_lock_release (&pool_lock);
 
   node->next = NULL;
   node->kind = CTOK_NODE_FREE;
@@ -112,10 +112,10 @@ ctok_node_release_list (CtokNode *list)
         break;
     }
 
-  ctok_mutex_lock (&pool_mutex);
+  ctok_lock_acquire (&pool_lock);
   last->next = pool_free;
   pool_free = list;
-  ctok_mutex_unlock (&pool_mutex);
+  ctok_lock_release (&pool_lock);
 }
 
 /* Maps an id to the node it was issued for, or NULL if no such node was ever

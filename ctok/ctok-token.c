@@ -104,7 +104,7 @@ enum
 #define WAITERS(word) ((guint) (word) >> WAITER_SHIFT)
 
 /* Token flags: the low byte of @flags, written with atomic operations under
- * the mutex, read atomically. */
+ * the lock, read atomically. */
 enum
 {
   TOKEN_NONE          = 1 << 0,  /* the never-cancelled token */
@@ -171,8 +171,8 @@ links_free (CtokLinks *links)
 typedef struct
 {
   CtokToken      *token;      /* back pointer, for the timer */
-  gint64          own;        /* under the token's mutex */
-  gint64          effective;  /* written under the token's mutex; atomic */
+  gint64          own;        /* under the token's lock */
+  gint64          effective;  /* written under the token's lock; atomic */
   CtokTimerEntry  entry;      /* under the timer's lock */
 } CtokDeadline;
 
@@ -185,7 +185,7 @@ struct _CtokToken
    * the usual linked child: a parent cancelling many children reads one
    * line of each.
    *
-   * @state and @flags are written atomically under @mutex (but the pins in
+   * @state and @flags are written atomically under @lock (but the pins in
    * @flags, which change with no lock), read lock-free with a single atomic
    * load. */
   int state;  /* and the count of waiters */
@@ -193,7 +193,7 @@ struct _CtokToken
 
   /* Protects everything below. Held only for pointer updates: no callback,
    * destroy notify or unreference ever runs under it. */
-  CtokMutex mutex;
+  CtokLock lock;
 
   CtokNode *head;             /* pending registrations, newest first */
 
@@ -235,14 +235,14 @@ struct _CtokToken
 };
 
 /* On 64-bit platforms, two cache lines, the first as described above
- * (ThreadSanitizer builds use pthread's larger mutex). */
+ * (ThreadSanitizer builds use pthread's larger mutex for the lock). */
 #if GLIB_SIZEOF_VOID_P == 8 && !defined (CTOK_TSAN)
 G_STATIC_ASSERT (G_STRUCT_OFFSET (CtokToken, executing_id) == 64);
 G_STATIC_ASSERT (sizeof (CtokToken) == 128);
 #endif
 
 /* Whether the token may still be cancelled: not cancelled, not frozen, not
- * the never-cancelled token. Called with the mutex held. */
+ * the never-cancelled token. Called with the lock held. */
 static inline gboolean
 can_cancel_locked (CtokToken *self)
 {
@@ -251,7 +251,7 @@ can_cancel_locked (CtokToken *self)
 }
 
 /* Moves the token to @state, keeping the waiter count. Called with the
- * mutex held: the waiter count changes only under it, and the one change of
+ * lock held: the waiter count changes only under it, and the one change of
  * state made without it (finish_notify()) comes later on the thread that
  * made this one. */
 static inline void
@@ -501,9 +501,9 @@ ctok_reason_get_error (CtokReason *reason)
  * Blocking is rare (a thread unregistering a callback that another thread is
  * running, or ctok_token_wait()), so instead of a condition variable in every
  * token, tokens share a few, chosen by address. A thread increments
- * the waiters counted in its state under the token's mutex before it
+ * the waiters counted in its state under the token's lock before it
  * blocks; whoever changes what it waits for checks them under the same
- * mutex and broadcasts. */
+ * lock and broadcasts. */
 
 #define N_WAIT_STRIPES 16
 
@@ -542,9 +542,9 @@ block_until (CtokToken    *self,
   WaitStripe *stripe = wait_stripe_for (self);
   gboolean ok = TRUE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   g_atomic_int_add (&self->state, WAITER_ONE);
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   ctok_mutex_lock (&stripe->mutex);
   while (!done (data))
@@ -559,9 +559,9 @@ block_until (CtokToken    *self,
     }
   ctok_mutex_unlock (&stripe->mutex);
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   g_atomic_int_add (&self->state, -WAITER_ONE);
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   return ok;
 }
@@ -574,7 +574,7 @@ ctok_token_block_until (CtokToken    *self,
   block_until (self, done, data, -1);
 }
 
-/* --- The registration list (all under the token's mutex) --- */
+/* --- The registration list (all under the token's lock) --- */
 
 /* The list is linked through ->next, newest first; nodes leave it only from
  * the head or while it is walked from the head, so it needs no back links.
@@ -866,10 +866,10 @@ link_fire (CtokToken    *parent,
       gboolean last;
 
       /* The links stay while a parent's registration is alive. */
-      ctok_mutex_lock (&child->mutex);
+      ctok_lock_acquire (&child->lock);
       links = child->links;
       last = links != NULL && g_atomic_int_dec_and_test (&links->remaining);
-      ctok_mutex_unlock (&child->mutex);
+      ctok_lock_release (&child->lock);
 
       if (!last)
         return NULL;
@@ -970,7 +970,7 @@ add_node (CtokToken         *self,
   CtokNode *node;
   guint64 id;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   if G_LIKELY (can_cancel_locked (self))
     {
@@ -981,13 +981,13 @@ add_node (CtokToken         *self,
       node->destroy = destroy;
       list_push (self, node);
       id = node->id;
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       return id;
     }
 
   cancelled = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   /* Already cancelled: run now. Never cancellable: never runs. */
   if (cancelled)
@@ -1015,11 +1015,11 @@ ctok_token_release_node (CtokToken *self,
 {
   gboolean wake;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   in_flight_unlink (self, node);
   node_recycle (self, node, NULL);
   wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -1074,13 +1074,13 @@ drop_nodes (CtokToken *self,
   for (node = stolen; node != NULL; node = node->next)
     node_drop (node);
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   for (node = stolen; node != NULL; node = next)
     {
       next = node->next;
       node_recycle (self, node, &run);
     }
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 }
 
 /* --- Cancellation --- */
@@ -1165,7 +1165,7 @@ release_links (const CtokLink *link,
 }
 
 /* Takes what a token is linked to into @link and the returned record.
- * Called with the mutex held. A cancelled token is linked to nothing:
+ * Called with the lock held. A cancelled token is linked to nothing:
  * begin_cancel() took it all, and its union holds other things since. */
 static CtokLinks *
 steal_links_locked (CtokToken *self,
@@ -1232,12 +1232,12 @@ begin_cancel (CtokToken  *self,
   /* A handler connected from now on is too late for the emission anyway. */
   listened = has_notify_handler (self);
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   if (!can_cancel_locked (self) ||
       (if_due && (self->deadline == NULL || self->deadline->own > g_get_monotonic_time ())))
     {
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
       ctok_reason_unref (reason);
       return FALSE;
     }
@@ -1292,7 +1292,7 @@ begin_cancel (CtokToken  *self,
     }
   wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -1360,7 +1360,7 @@ recycle_spent (NotifyFrame *frame,
   gboolean wake = FALSE;
 
   if (frame->shared)
-    ctok_mutex_lock (&token->mutex);
+    ctok_lock_acquire (&token->lock);
   if (done)
     ctok_atomic_store64 (&token->executing_id, 0);
   for (node = frame->spent; node != NULL; node = next)
@@ -1371,7 +1371,7 @@ recycle_spent (NotifyFrame *frame,
   if (frame->shared)
     {
       wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
-      ctok_mutex_unlock (&token->mutex);
+      ctok_lock_release (&token->lock);
     }
 
   frame->spent = NULL;
@@ -1409,11 +1409,11 @@ claim (CtokToken *token,
   if (node->kind == CTOK_NODE_CONTEXT)
     {
       /* From now on, its GSource releases it. */
-      ctok_mutex_lock (&token->mutex);
+      ctok_lock_acquire (&token->lock);
       claimed = g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0);
       if (claimed)
         in_flight_push (token, node);
-      ctok_mutex_unlock (&token->mutex);
+      ctok_lock_release (&token->lock);
     }
   else
     claimed = node->kind != CTOK_NODE_REMOVED &&
@@ -1674,11 +1674,11 @@ ctok_token_try_reset_internal (CtokToken *self)
   gboolean changed = FALSE;
   CtokNode *stolen;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   if (!can_cancel_locked (self))
     {
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
       return FALSE;
     }
 
@@ -1691,7 +1691,7 @@ ctok_token_try_reset_internal (CtokToken *self)
       changed = update_deadline_locked (self);
     }
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   drop_nodes (self, stolen);
   if (changed)
@@ -1709,13 +1709,13 @@ freeze (CtokToken *self)
   CtokNode *stolen = NULL;
   gboolean wake = FALSE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
       wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
     }
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -1730,20 +1730,20 @@ ctok_token_close_internal (CtokToken *self)
   CtokLinks *links;
   gboolean changed = FALSE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   links = steal_links_locked (self, &link);
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
   release_links (&link, links, NULL, NULL);
 
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
       changed = update_deadline_locked (self);
     }
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (changed)
     propagate_deadline (self);
@@ -1771,11 +1771,11 @@ link_one (CtokToken *self,
 
   /* Cancelled by the parent meanwhile: it took the link, not knowing the
    * registration, which nobody else will remove. */
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   released = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
   if (!released)
     self->link.id = id;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (released)
     remove_registration (parent, id, TRUE);
@@ -1810,7 +1810,7 @@ link_many (CtokToken         *self,
 
       g_object_ref (parent);
 
-      ctok_mutex_lock (&self->mutex);
+      ctok_lock_acquire (&self->lock);
       /* Cancelled by a parent linked earlier: the links are gone. */
       released = self->links != links;
       if (!released)
@@ -1818,7 +1818,7 @@ link_many (CtokToken         *self,
           slot = links->n_links++;
           links->items[slot].parent = parent;
         }
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       if (released)
         {
@@ -1831,11 +1831,11 @@ link_many (CtokToken         *self,
       if (id == 0)
         continue;
 
-      ctok_mutex_lock (&self->mutex);
+      ctok_lock_acquire (&self->lock);
       released = self->links != links;
       if (!released)
         links->items[slot].id = id;
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       /* Released while we registered: nobody else will remove it. */
       if (released)
@@ -1870,10 +1870,10 @@ ctok_token_link (CtokToken         *self,
     link_many (self, parents, n_parents, n_usable, all);
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
     update_deadline_locked (self);
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 }
 
 void
@@ -1890,11 +1890,11 @@ ctok_token_link_cancellable (CtokToken    *self,
   /* Cancels @self at once if @cancellable already is. */
   follow = ctok_follow_new (cancellable, self);
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   released = self->links != links;
   if (!released)
     links->follow = follow;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (released)
     ctok_follow_free (follow);
@@ -1932,7 +1932,7 @@ ensure_deadline_locked (CtokToken *self)
 
 /* Recomputes the effective deadline from the token's own and its parents',
  * and arms the own one only if it is the one that matters: a child whose
- * parent expires first needs no timer of its own. Called with the mutex
+ * parent expires first needs no timer of its own. Called with the lock
  * held, on a token that is not cancelled. Returns TRUE if it changed. */
 static gboolean
 update_deadline_locked (CtokToken *self)
@@ -2028,7 +2028,7 @@ propagate_deadline (CtokToken *origin)
 
       notify_in_context (token, properties[PROP_DEADLINE]);
 
-      ctok_mutex_lock (&token->mutex);
+      ctok_lock_acquire (&token->lock);
       for (node = token->head; node != NULL; node = node->next)
         if (node->kind == CTOK_NODE_LINK_ANY || node->kind == CTOK_NODE_LINK_ALL)
           {
@@ -2037,17 +2037,17 @@ propagate_deadline (CtokToken *origin)
             g_atomic_int_add (&child->flags, PIN_ONE);
             g_ptr_array_add (children, child);
           }
-      ctok_mutex_unlock (&token->mutex);
+      ctok_lock_release (&token->lock);
 
       for (guint i = 0; i < children->len; i++)
         {
           CtokToken *child = g_ptr_array_index (children, i);
           gboolean changed = FALSE;
 
-          ctok_mutex_lock (&child->mutex);
+          ctok_lock_acquire (&child->lock);
           if (can_cancel_locked (child))
             changed = update_deadline_locked (child);
-          ctok_mutex_unlock (&child->mutex);
+          ctok_lock_release (&child->lock);
 
           if (changed)
             g_ptr_array_add (pending, child);  /* stays pinned */
@@ -2077,11 +2077,11 @@ ctok_token_set_deadline_internal (CtokToken *self,
   CtokDeadline *deadline;
   gboolean changed;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   if (!can_cancel_locked (self))
     {
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
       return;
     }
 
@@ -2094,7 +2094,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
        * keeps it as its deadline. */
       ctok_timer_disarm (&deadline->entry);
       ctok_atomic_store64 (&deadline->effective, MIN (deadline_us, deadline->effective));
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       ctok_token_cancel_internal (self, ctok_reason_new_timed_out ());
       return;
@@ -2102,7 +2102,7 @@ ctok_token_set_deadline_internal (CtokToken *self,
 
   changed = update_deadline_locked (self);
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (changed)
     propagate_deadline (self);
@@ -2113,10 +2113,10 @@ ctok_token_get_own_deadline (CtokToken *self)
 {
   gint64 own = G_MAXINT64;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
     own = self->deadline->own;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   return own;
 }
@@ -2179,13 +2179,13 @@ remove_registration (CtokToken *self,
   if (node == NULL)
     return FALSE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   if (g_atomic_pointer_get (&node->owner) != self || ctok_atomic_load64 (&node->id) != id)
     {
       CtokToken *owner = g_atomic_pointer_get (&node->owner);
 
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       /* The registration is alive, on another token: a programmer error,
        * unlike a stale id, which is simply gone. */
@@ -2208,7 +2208,7 @@ remove_registration (CtokToken *self,
       copy.destroy = node->destroy;
       if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
         list_remove (self, node);
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       node_drop (&copy);
       return TRUE;
@@ -2220,7 +2220,7 @@ remove_registration (CtokToken *self,
        * node (nor go away) while we hold the token's lock. */
       CtokWithdraw result = ctok_context_source_withdraw_locked (node->user_data);
 
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       if (result == CTOK_WITHDRAW_RUNNING_ELSEWHERE && wait)
         {
@@ -2237,7 +2237,7 @@ remove_registration (CtokToken *self,
               ctok_atomic_load64 (&self->executing_id) == id &&
               g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (must_wait)
     {
@@ -2257,7 +2257,7 @@ remove_registration (CtokToken *self,
 static void
 orphan_in_flight (CtokToken *self)
 {
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   while (self->in_flight != NULL)
     {
@@ -2272,13 +2272,13 @@ orphan_in_flight (CtokToken *self)
         {
           NodeWait data = { node, node->id };
 
-          ctok_mutex_unlock (&self->mutex);
+          ctok_lock_release (&self->lock);
           block_until (self, node_released, &data, -1);
-          ctok_mutex_lock (&self->mutex);
+          ctok_lock_acquire (&self->lock);
         }
     }
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 }
 
 static gboolean
@@ -2301,7 +2301,7 @@ ctok_token_dispose (GObject *object)
   gboolean in_flight;
   gboolean wake = FALSE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
@@ -2309,7 +2309,7 @@ ctok_token_dispose (GObject *object)
   if (STATE (g_atomic_int_get (&self->state)) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
     {
       g_atomic_int_or (&self->flags, TOKEN_RESURRECTED);
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
       g_object_ref (self);
       return;
     }
@@ -2325,7 +2325,7 @@ ctok_token_dispose (GObject *object)
   links = steal_links_locked (self, &link);
   in_flight = self->in_flight != NULL;
 
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (wake)
     ctok_token_wake_waiters (self);
@@ -2371,7 +2371,7 @@ ctok_token_finalize (GObject *object)
     ctok_reason_unref (self->reason);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->deadline, g_free);
-  ctok_mutex_clear (&self->mutex);
+  ctok_lock_clear (&self->lock);
 
   G_OBJECT_CLASS (ctok_token_parent_class)->finalize (object);
 }
@@ -2470,7 +2470,7 @@ set_home (CtokToken *self,
 static void
 ctok_token_init (CtokToken *self)
 {
-  ctok_mutex_init (&self->mutex);
+  ctok_lock_init (&self->lock);
   set_home (self, ctok_thread_self ());
 }
 
@@ -2577,7 +2577,7 @@ try_recycle (CtokToken *self)
   if (cache->n_tokens == TOKEN_CACHE_SIZE || has_notify_handler (self))
     return FALSE;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
 
   /* As dispose does: out of the parents' and the timer's hands, waiting for
    * a link or a deadline that fires on another thread right now. */
@@ -2588,11 +2588,11 @@ try_recycle (CtokToken *self)
       CtokLink link = { NULL, 0 };
       CtokLinks *links = steal_links_locked (self, &link);
 
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
       release_links (&link, links, NULL, NULL);
       if (g_atomic_pointer_get (&self->deadline) != NULL)
         ctok_timer_disarm_sync (&self->deadline->entry);
-      ctok_mutex_lock (&self->mutex);
+      ctok_lock_acquire (&self->lock);
     }
 
   /* Registrations removed out of order may linger in the list. */
@@ -2610,7 +2610,7 @@ try_recycle (CtokToken *self)
       ctok_atomic_store64 (&self->deadline->effective, G_MAXINT64);
     }
   context = pristine ? g_steal_pointer (&self->context) : NULL;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (!pristine)
     return FALSE;
@@ -3156,22 +3156,22 @@ ctok_token_get_cancellable (CtokToken *self)
   if (!ctok_token_can_be_cancelled (self))
     return NULL;
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   cancellable = self->cancellable;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   if (cancellable == NULL)
     {
       created = ctok_cancellable_new_shared (self);
 
-      ctok_mutex_lock (&self->mutex);
+      ctok_lock_acquire (&self->lock);
       if (self->cancellable == NULL)
         {
           self->cancellable = g_steal_pointer (&created);
           g_atomic_int_or (&self->flags, TOKEN_EXTRAS);
         }
       cancellable = self->cancellable;
-      ctok_mutex_unlock (&self->mutex);
+      ctok_lock_release (&self->lock);
 
       if (created != NULL)
         {
@@ -3635,11 +3635,11 @@ ctok_token_debug_count_registrations (CtokToken *self)
 
   g_return_val_if_fail (CTOK_IS_TOKEN (self), 0);
 
-  ctok_mutex_lock (&self->mutex);
+  ctok_lock_acquire (&self->lock);
   n = 0;
   for (CtokNode *node = self->head; node != NULL; node = node->next)
     n += node->kind != CTOK_NODE_REMOVED;
-  ctok_mutex_unlock (&self->mutex);
+  ctok_lock_release (&self->lock);
 
   return n;
 }
