@@ -2453,6 +2453,14 @@ ctok_token_class_init (CtokTokenClass *klass)
   notify_signal_id = g_signal_lookup ("notify", G_TYPE_OBJECT);
   probe_notify_flags ();
   probe_toggle_flag ();
+
+  /* GIO's error quark, which every reason uses: registering it takes tens
+   * of microseconds, paid here rather than by whoever cancels first. (The
+   * first translation costs as much, but GLib decides then, once for the
+   * process, whether to translate at all, from the application's locale
+   * and text domain: that must stay at the first message.) */
+  g_io_error_quark ();
+
   g_atomic_pointer_set (&token_class, klass);
 }
 
