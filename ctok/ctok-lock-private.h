@@ -111,10 +111,23 @@ typedef struct
 # define CTOK_LOCK_SLOT(lock) ((GPOINTER_TO_SIZE (lock) >> 4) % CTOK_LOCK_N_SLOTS)
 
 extern int ctok_lock_sleepers[CTOK_LOCK_N_SLOTS];
-extern gboolean ctok_lock_fast_release;
+
+/* Whether membarrier(2) works in this process, decided once when the
+ * library is loaded. */
+extern gboolean ctok_membarrier_ok;
 
 void ctok_lock_acquire_contended (CtokLock *lock);
 void ctok_lock_wake              (CtokLock *lock);
+void ctok_membarrier             (void);
+
+/* Asymmetric fences. Two threads that each store, then load what the other
+ * stored (Dekker's pattern), need a full fence each, or both may miss the
+ * other's store. When one side is frequent and the other rare, the frequent
+ * side may use ctok_light_fence(), a compiler barrier, provided the rare
+ * side calls ctok_membarrier(), which makes every running thread of the
+ * process pass a full barrier, and only while ctok_membarrier_works(). */
+# define ctok_membarrier_works() G_LIKELY (ctok_membarrier_ok)
+# define ctok_light_fence()      __atomic_signal_fence (__ATOMIC_SEQ_CST)
 
 static inline void
 ctok_lock_init (CtokLock *lock)
@@ -143,12 +156,12 @@ ctok_lock_release (CtokLock *lock)
 {
   int *sleepers = &ctok_lock_sleepers[CTOK_LOCK_SLOT (lock)];
 
-  if G_LIKELY (ctok_lock_fast_release)
+  if (ctok_membarrier_works ())
     {
       __atomic_store_n (&lock->state, 0, __ATOMIC_RELEASE);
       /* Keeps the compiler from reading the count before the store; the
        * processor may, which sleepers allow for with membarrier(). */
-      __atomic_signal_fence (__ATOMIC_SEQ_CST);
+      ctok_light_fence ();
       if G_UNLIKELY (__atomic_load_n (sleepers, __ATOMIC_RELAXED) != 0)
         ctok_lock_wake (lock);
     }
@@ -168,5 +181,9 @@ typedef CtokMutex CtokLock;
 # define ctok_lock_clear   ctok_mutex_clear
 # define ctok_lock_acquire ctok_mutex_lock
 # define ctok_lock_release ctok_mutex_unlock
+
+# define ctok_membarrier_works() FALSE
+# define ctok_light_fence()      __atomic_thread_fence (__ATOMIC_SEQ_CST)
+# define ctok_membarrier()       G_STMT_START { } G_STMT_END
 
 #endif /* CTOK_LOCK_FUTEX */

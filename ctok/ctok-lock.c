@@ -9,7 +9,7 @@
 
 #ifdef CTOK_LOCK_FUTEX
 
-#include <time.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -59,7 +59,7 @@
  * made once, when the library is loaded, before any lock can be taken. */
 
 int ctok_lock_sleepers[CTOK_LOCK_N_SLOTS];
-gboolean ctok_lock_fast_release;
+gboolean ctok_membarrier_ok;
 
 /* Spin this many times before sleeping: a few microseconds. */
 #define SPINS 128
@@ -91,7 +91,7 @@ ctok_lock_choose_release (void)
       (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
       membarrier (MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
       membarrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
-    ctok_lock_fast_release = TRUE;
+    ctok_membarrier_ok = TRUE;
 }
 
 static inline gboolean
@@ -111,10 +111,6 @@ ctok_lock_acquire_contended (CtokLock *lock)
 
   for (;;)
     {
-      /* If membarrier() ever failed after working at load time, a lost
-       * wake-up could follow: sleep a millisecond at a time instead. */
-      static const struct timespec fallback_timeout = { 0, 1000000 };
-      const struct timespec *timeout = NULL;
       gboolean acquired;
       guint i;
 
@@ -126,18 +122,31 @@ ctok_lock_acquire_contended (CtokLock *lock)
         }
 
       __atomic_fetch_add (sleepers, 1, __ATOMIC_SEQ_CST);
-      if (ctok_lock_fast_release && membarrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
-        timeout = &fallback_timeout;
+      if (ctok_membarrier_works ())
+        ctok_membarrier ();
 
       acquired = try_acquire (lock);
       if (!acquired)
-        syscall (SYS_futex, &lock->state, FUTEX_WAIT_PRIVATE, 1, timeout, NULL, 0);
+        syscall (SYS_futex, &lock->state, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
 
       __atomic_fetch_sub (sleepers, 1, __ATOMIC_SEQ_CST);
 
       if (acquired)
         return;
     }
+}
+
+/* Only when ctok_membarrier_works(). The expedited command cannot fail once
+ * registered, short of memory for a CPU mask in the kernel; the global one
+ * needs no registration or allocation, and takes milliseconds. */
+void
+ctok_membarrier (void)
+{
+  if (membarrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 ||
+      membarrier (MEMBARRIER_CMD_GLOBAL) == 0)
+    return;
+
+  g_error ("ctok: membarrier() stopped working: %s", g_strerror (errno));
 }
 
 void

@@ -194,6 +194,8 @@ struct _CtokToken
   /* Protects everything below. Held only for pointer updates: no callback,
    * destroy notify or unreference ever runs under it. */
   CtokLock lock;
+  int removers;  /* threads taking back registrations from a cancel loop
+                  * on another thread (see remove_registration()); atomic */
 
   CtokNode *head;             /* pending registrations, newest first */
 
@@ -1397,7 +1399,14 @@ spend (NotifyFrame *frame,
 /* Claims the next node of the batch for running, unless a thread
  * unregistering it got there first (see remove_registration()). Either way
  * executing_id names it from now on, and whoever waited for the one before
- * is woken. */
+ * is woken.
+ *
+ * Claiming is a compare-and-swap of the node's flags, against a thread that
+ * takes the node back, except while no such thread is at work on this
+ * token: then a load and a store do, with no atomic operation. A remover
+ * counts itself in @removers and then calls ctok_membarrier(), so either
+ * this load of @removers sees it, or the remover sees executing_id name
+ * this node, and leaves it to us (see remove_registration()). */
 static inline gboolean
 claim (CtokToken *token,
        CtokNode  *node)
@@ -1415,13 +1424,28 @@ claim (CtokToken *token,
         in_flight_push (token, node);
       ctok_lock_release (&token->lock);
     }
+  else if (ctok_membarrier_works () &&
+           (ctok_light_fence (), __atomic_load_n (&token->removers, __ATOMIC_RELAXED) == 0))
+    {
+      /* Nobody waits for executing_id to move on either: only removers do. */
+      claimed = node->kind != CTOK_NODE_REMOVED &&
+                __atomic_load_n (&node->flags, __ATOMIC_RELAXED) == CTOK_NODE_LINKED;
+      if (claimed)
+        __atomic_store_n (&node->flags, 0, __ATOMIC_RELAXED);
+      return claimed;
+    }
+  else if (node->kind != CTOK_NODE_REMOVED)
+    claimed = g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0);
   else
-    claimed = node->kind != CTOK_NODE_REMOVED &&
-              g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0);
+    {
+      claimed = FALSE;
+      __atomic_thread_fence (__ATOMIC_SEQ_CST);
+    }
 
-  /* The store above, then a full barrier (the compare-and-swap or the
-   * lock), then this read: a thread that started waiting for the previous
-   * registration before it is seen, one that starts after sees it is over. */
+  /* The store above, then a full barrier (the compare-and-swap, the lock or
+   * the fence), then this read: a thread that started waiting for the
+   * previous registration before it is seen, one that starts after sees it
+   * is over. */
   if (WAITERS (g_atomic_int_get (&token->state)) > 0)
     ctok_token_wake_waiters (token);
 
@@ -2167,18 +2191,30 @@ node_released (gpointer data)
   return ctok_atomic_load64 (&wait->node->id) != wait->id;
 }
 
+/* A thread other than the one notifying @self taking back a registration
+ * that is still LINKED must first tell the cancel loop (see claim()). */
+static inline gboolean
+must_fence (CtokToken *self)
+{
+  return ctok_membarrier_works () &&
+         g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
+}
+
 static gboolean
 remove_registration (CtokToken *self,
                      guint64    id,
                      gboolean   wait)
 {
   CtokNode *node = ctok_node_lookup (id);
+  gboolean fenced = FALSE;
+  gboolean removed = FALSE;
   gboolean must_wait;
   CtokNode copy;
 
   if (node == NULL)
     return FALSE;
 
+again:
   ctok_lock_acquire (&self->lock);
 
   if (g_atomic_pointer_get (&node->owner) != self || ctok_atomic_load64 (&node->id) != id)
@@ -2192,15 +2228,32 @@ remove_registration (CtokToken *self,
       if (owner != NULL && owner != self && ctok_atomic_load64 (&node->id) == id)
         g_critical ("%s: registration %" G_GUINT64_FORMAT " belongs to another token",
                     G_STRFUNC, id);
-      return FALSE;
+      goto out;
+    }
+
+  /* In a cancel loop's batch, which may be claiming nodes with no atomic
+   * operation: make it use one from now on, then look again. */
+  if (!fenced &&
+      g_atomic_int_get (&node->flags) == CTOK_NODE_LINKED &&
+      STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED &&
+      must_fence (self))
+    {
+      ctok_lock_release (&self->lock);
+      g_atomic_int_inc (&self->removers);
+      ctok_membarrier ();
+      fenced = TRUE;
+      goto again;
     }
 
   /* Not started: it will never run. Before cancellation it leaves the list;
    * after, it is in the cancel loop's batch, and whoever of us and the loop
-   * clears its LINKED flag first has it (the loop then recycles it). */
+   * clears its LINKED flag first has it (the loop then recycles it). The
+   * node executing_id names may have been claimed before the loop saw us,
+   * with no compare-and-swap: it is the loop's. */
   if (g_atomic_int_get (&node->flags) == CTOK_NODE_LINKED &&
       (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED ||
-       g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0)))
+       ((!fenced || ctok_atomic_load64 (&self->executing_id) != id) &&
+        g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0))))
     {
       /* What node_drop() needs. */
       copy.kind = node->kind;
@@ -2211,7 +2264,8 @@ remove_registration (CtokToken *self,
       ctok_lock_release (&self->lock);
 
       node_drop (&copy);
-      return TRUE;
+      removed = TRUE;
+      goto out;
     }
 
   if (g_atomic_int_get (&node->flags) == CTOK_NODE_IN_FLIGHT)
@@ -2229,7 +2283,8 @@ remove_registration (CtokToken *self,
           block_until (self, node_released, &data, -1);
         }
 
-      return result == CTOK_WITHDRAW_DONE;
+      removed = result == CTOK_WITHDRAW_DONE;
+      goto out;
     }
 
   must_wait = wait &&
@@ -2239,14 +2294,26 @@ remove_registration (CtokToken *self,
 
   ctok_lock_release (&self->lock);
 
+  /* The loop wakes those waiting for executing_id to move on only while
+   * removers are counted (see claim()): count ourselves first. */
   if (must_wait)
     {
       ExecutingWait data = { self, id };
 
+      if (!fenced && ctok_membarrier_works ())
+        {
+          g_atomic_int_inc (&self->removers);
+          ctok_membarrier ();
+          fenced = TRUE;
+        }
       block_until (self, executing_done, &data, -1);
     }
 
-  return FALSE;
+out:
+  if (fenced)
+    g_atomic_int_add (&self->removers, -1);
+
+  return removed;
 }
 
 /* --- GObject --- */

@@ -145,11 +145,11 @@ test_lock_freed_by_next_holder (void)
 static void
 with_exchange_release (GTestFunc test)
 {
-  gboolean chosen = ctok_lock_fast_release;
+  gboolean chosen = ctok_membarrier_ok;
 
-  ctok_lock_fast_release = FALSE;
+  ctok_membarrier_ok = FALSE;
   test ();
-  ctok_lock_fast_release = chosen;
+  ctok_membarrier_ok = chosen;
 }
 
 static void
@@ -183,8 +183,8 @@ test_lock_release_chosen (void)
                    syscall (SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 
   g_test_message ("release chosen at load: %s",
-                  ctok_lock_fast_release ? "plain store (membarrier() works)" : "atomic exchange");
-  g_assert_cmpint (ctok_lock_fast_release, ==, works);
+                  ctok_membarrier_ok ? "plain store (membarrier() works)" : "atomic exchange");
+  g_assert_cmpint (ctok_membarrier_ok, ==, works);
 }
 #endif
 

@@ -110,6 +110,62 @@ test_unregister_waits (void)
   gate_clear (&blocker.release);
 }
 
+/* unregister() waiting for a running callback returns as soon as that
+ * callback does, not when the whole cancellation is over: the next
+ * callback, on the cancelling thread, waits to see it return. */
+typedef struct
+{
+  Blocker blocker;
+  int     unregister_returned;  /* atomic */
+  int     seen_by_next;
+} NextWaits;
+
+static void
+next_waits_callback (CtokToken *token,
+                     gpointer   user_data)
+{
+  NextWaits *data = user_data;
+
+  for (int i = 0; i < 5000 && !g_atomic_int_get (&data->unregister_returned); i++)
+    g_usleep (G_TIME_SPAN_MILLISECOND);
+  data->seen_by_next = g_atomic_int_get (&data->unregister_returned);
+}
+
+static void
+test_unregister_returns_before_next (void)
+{
+  g_test_summary ("unregister() of a running callback returns when it does, "
+                  "before the callbacks after it");
+
+  for (int round = 0; round < 10; round++)
+    {
+      g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
+      CtokToken *token = ctok_token_source_get_token (source);
+      NextWaits data = { { { { 0 } } }, 0, 0 };
+      GThread *thread;
+      guint64 id;
+
+      gate_init (&data.blocker.started);
+      gate_init (&data.blocker.release);
+      data.blocker.sleep_us = 5 * G_TIME_SPAN_MILLISECOND;
+
+      /* Newest first: the blocker runs, then next_waits_callback(). */
+      ctok_token_register (token, next_waits_callback, &data, NULL);
+      id = ctok_token_register (token, blocker_callback, &data.blocker, NULL);
+      thread = g_thread_new ("canceller", cancel_thread, source);
+
+      gate_wait (&data.blocker.started);
+      g_assert_false (ctok_token_unregister (token, id));
+      g_atomic_int_set (&data.unregister_returned, TRUE);
+      g_assert_true (g_atomic_int_get (&data.blocker.finished));
+
+      g_thread_join (thread);
+      g_assert_true (data.seen_by_next);
+      gate_clear (&data.blocker.started);
+      gate_clear (&data.blocker.release);
+    }
+}
+
 static void
 test_unregister_nowait_running (void)
 {
@@ -657,6 +713,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/token/unregister/waits-for-running", test_unregister_waits);
+  g_test_add_func ("/token/unregister/returns-before-next", test_unregister_returns_before_next);
   g_test_add_func ("/token/unregister/nowait-running", test_unregister_nowait_running);
   g_test_add_func ("/token/unregister/pending-during-cancel", test_unregister_pending_during_cancel);
   g_test_add_func ("/token/unregister/cascade-no-deadlock", test_cascade_no_deadlock);
