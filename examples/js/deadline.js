@@ -35,13 +35,6 @@ function parseArgs(args) {
     return options;
 }
 
-function idle() {
-    return new Promise(resolve => GLib.idle_add(GLib.PRIORITY_DEFAULT_IDLE, () => {
-        resolve();
-        return GLib.SOURCE_REMOVE;
-    }));
-}
-
 Gio._promisify(Gio.InputStream.prototype, 'read_bytes_async', 'read_bytes_finish');
 
 const {timeout, writeAfter} = parseArgs(System.programArgs);
@@ -69,7 +62,15 @@ try {
 
     // Called in this thread's main context, whoever cancels: for the
     // deadline, that is ctok's timer thread, where JavaScript cannot run.
-    token.register_in_context(null, t => print(`token cancelled: ${t.dup_error().message}`));
+    // The cancelling thread may still be on its way there when the read
+    // fails (the token's GCancellable is cancelled first): the callback
+    // says when it has run.
+    let callbackRan;
+    const ran = new Promise(resolve => (callbackRan = resolve));
+    token.register_in_context(null, t => {
+        print(`token cancelled: ${t.dup_error().message}`);
+        callbackRan();
+    });
 
     print(`reading, for at most ${token.get_timeout_ms()} ms (Ctrl+C cancels)...`);
     let error = null;
@@ -83,7 +84,8 @@ try {
         // GIO says "cancelled"; the token knows why.
         error = token.translate_error(e);
     }
-    await idle(); // After what is already queued, such as the callback above.
+    if (token.is_cancelled())
+        await ran;
 
     print(`user cancelled: ${user.is_cancelled()}, deadline passed: ${deadline.is_cancelled()}`);
     if (error === null) {

@@ -57,8 +57,12 @@ def main():
 
         # Called in this thread's main context, whoever cancels: for the
         # deadline, that is ctok's timer thread.
-        token.register_in_context(None, lambda t: print(
-            'token cancelled: %s' % t.dup_error().message, flush=True))
+        def on_cancelled(t):
+            print('token cancelled: %s' % t.dup_error().message, flush=True)
+            outcome['callback ran'] = True
+            quit_when_done()
+
+        token.register_in_context(None, on_cancelled)
 
         def on_read(stream, result):
             try:
@@ -67,8 +71,14 @@ def main():
             except GLib.Error as error:
                 # GIO says "cancelled"; the token knows why.
                 outcome['error'] = token.translate_error(error)
-            # After what is already queued, such as the callback above.
-            GLib.idle_add(loop.quit)
+            outcome['read done'] = True
+            quit_when_done()
+
+        # The cancelling thread may still be on its way to this context when
+        # the read fails (the token's GCancellable is cancelled first).
+        def quit_when_done():
+            if 'read done' in outcome and ('callback ran' in outcome or not token.is_cancelled()):
+                loop.quit()
 
         print('reading, for at most %d ms (Ctrl+C cancels)...' % token.get_timeout_ms(),
               flush=True)
