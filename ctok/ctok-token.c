@@ -2200,6 +2200,15 @@ must_fence (CtokToken *self)
          g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 }
 
+/* Counts the calling thread among @self's removers, seen by the cancel loop
+ * from its next claim on; undone at the end of remove_registration(). */
+static void
+join_removers (CtokToken *self)
+{
+  g_atomic_int_inc (&self->removers);
+  ctok_membarrier ();
+}
+
 static gboolean
 remove_registration (CtokToken *self,
                      guint64    id,
@@ -2239,8 +2248,7 @@ again:
       must_fence (self))
     {
       ctok_lock_release (&self->lock);
-      g_atomic_int_inc (&self->removers);
-      ctok_membarrier ();
+      join_removers (self);
       fenced = TRUE;
       goto again;
     }
@@ -2300,10 +2308,9 @@ again:
     {
       ExecutingWait data = { self, id };
 
-      if (!fenced && ctok_membarrier_works ())
+      if (!fenced && must_fence (self))
         {
-          g_atomic_int_inc (&self->removers);
-          ctok_membarrier ();
+          join_removers (self);
           fenced = TRUE;
         }
       block_until (self, executing_done, &data, -1);
