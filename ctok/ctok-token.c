@@ -85,23 +85,13 @@
  * Since: 1.0
  */
 
-/* States, in the order a token moves through them: the low bits of
- * @state. */
+/* States, in the order a token moves through them (@state). */
 enum
 {
   STATE_NOT_CANCELLED = 0,
   STATE_NOTIFYING,      /* cancelled; callbacks are being run */
   STATE_NOTIFIED,       /* cancelled; every callback has run */
 };
-
-#define STATE_MASK 3
-#define STATE(word) ((word) & STATE_MASK)
-
-/* The rest of @state counts the threads blocked on the token (see
- * block_until()). */
-#define WAITER_SHIFT 2
-#define WAITER_ONE   (1 << WAITER_SHIFT)
-#define WAITERS(word) ((guint) (word) >> WAITER_SHIFT)
 
 /* Token flags: the low byte of @flags, written with atomic operations under
  * the lock, read atomically. */
@@ -186,9 +176,9 @@ struct _CtokToken
    * line of each.
    *
    * @state and @flags are written atomically under @lock (but the pins in
-   * @flags, which change with no lock), read lock-free with a single atomic
-   * load. */
-  int state;  /* and the count of waiters */
+   * @flags, which change with no lock, and the state's last change, see
+   * finish_notify()), read lock-free with a single atomic load. */
+  int state;
   int flags;  /* and the count of pins */
 
   /* Protects everything below. Held only for pointer updates: no callback,
@@ -248,19 +238,18 @@ G_STATIC_ASSERT (sizeof (CtokToken) == 128);
 static inline gboolean
 can_cancel_locked (CtokToken *self)
 {
-  return STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+  return g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED &&
          (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) == 0;
 }
 
-/* Moves the token to @state, keeping the waiter count. Called with the
- * lock held: the waiter count changes only under it, and the one change of
- * state made without it (finish_notify()) comes later on the thread that
+/* Moves the token to @state. Called with the lock held: the one change of
+ * state made without it (finish_notify()) comes later, on the thread that
  * made this one. */
 static inline void
 set_state_locked (CtokToken *self,
                   int        state)
 {
-  ctok_atomic_store_release (&self->state, (g_atomic_int_get (&self->state) & ~STATE_MASK) | state);
+  ctok_atomic_store_release (&self->state, state);
 }
 
 enum
@@ -501,18 +490,31 @@ ctok_reason_get_error (CtokReason *reason)
 /* --- Waiting ---
  *
  * Blocking is rare (a thread unregistering a callback that another thread is
- * running, or ctok_token_wait()), so instead of a condition variable in every
- * token, tokens share a few, chosen by address. A thread increments
- * the waiters counted in its state under the token's lock before it
- * blocks; whoever changes what it waits for checks them under the same
- * lock and broadcasts. */
+ * running, a dispose waiting for another thread's cancel loop, or
+ * ctok_token_wait()), so instead of a condition variable in every token,
+ * tokens share a few stripes, chosen by address. A stripe counts the
+ * threads blocked on any of its tokens; a thread increments the count under
+ * its token's lock before it blocks, and whoever changes what it waits for
+ * checks the count and, if it is not 0, broadcasts.
+ *
+ * Under the token's lock, that check needs nothing more. The one change
+ * made without the lock, a cancel loop's last (finish_notify()), is a store
+ * of the token's state and then a read of the count with no barrier in
+ * between: the blocking thread calls ctok_membarrier() after counting itself
+ * (as for claim(), see ctok-lock-private.h), so either the loop sees the
+ * count or the blocking thread sees the new state. The count is kept in the
+ * stripe, not the token, because the token may be freed as soon as its state
+ * says the loop is done. Where ctok_membarrier() does not work, the loop
+ * uses a full barrier instead. A stripe shared with a token that has a
+ * waiter costs a spurious broadcast, no more. */
 
-#define N_WAIT_STRIPES 16
+#define N_WAIT_STRIPES 64
 
 typedef struct
 {
   CtokMutex mutex;
   CtokCond  cond;
+  int       waiters;  /* atomic */
 } WaitStripe;
 
 static WaitStripe wait_stripes[N_WAIT_STRIPES];
@@ -520,7 +522,15 @@ static WaitStripe wait_stripes[N_WAIT_STRIPES];
 static inline WaitStripe *
 wait_stripe_for (CtokToken *self)
 {
-  return &wait_stripes[(GPOINTER_TO_SIZE (self) >> 6) % N_WAIT_STRIPES];
+  return &wait_stripes[(GPOINTER_TO_SIZE (self) >> 7) % N_WAIT_STRIPES];
+}
+
+/* Whether a thread may be blocked on @self (or on a token sharing its
+ * stripe). */
+static inline gboolean
+has_waiters (CtokToken *self)
+{
+  return g_atomic_int_get (&wait_stripe_for (self)->waiters) > 0;
 }
 
 void
@@ -545,8 +555,10 @@ block_until (CtokToken    *self,
   gboolean ok = TRUE;
 
   ctok_lock_acquire (&self->lock);
-  g_atomic_int_add (&self->state, WAITER_ONE);
+  g_atomic_int_inc (&stripe->waiters);
   ctok_lock_release (&self->lock);
+  if (ctok_membarrier_works ())
+    ctok_membarrier ();
 
   ctok_mutex_lock (&stripe->mutex);
   while (!done (data))
@@ -561,9 +573,7 @@ block_until (CtokToken    *self,
     }
   ctok_mutex_unlock (&stripe->mutex);
 
-  ctok_lock_acquire (&self->lock);
-  g_atomic_int_add (&self->state, -WAITER_ONE);
-  ctok_lock_release (&self->lock);
+  g_atomic_int_add (&stripe->waiters, -1);
 
   return ok;
 }
@@ -988,7 +998,7 @@ add_node (CtokToken         *self,
       return id;
     }
 
-  cancelled = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+  cancelled = g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
   ctok_lock_release (&self->lock);
 
   /* Already cancelled: run now. Never cancellable: never runs. */
@@ -1020,7 +1030,7 @@ ctok_token_release_node (CtokToken *self,
   ctok_lock_acquire (&self->lock);
   in_flight_unlink (self, node);
   node_recycle (self, node, NULL);
-  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
+  wake = has_waiters (self);
   ctok_lock_release (&self->lock);
 
   if (wake)
@@ -1173,7 +1183,7 @@ static CtokLinks *
 steal_links_locked (CtokToken *self,
                     CtokLink  *link)
 {
-  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
+  if (g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED)
     {
       *link = (CtokLink) { NULL, 0 };
       return NULL;
@@ -1225,7 +1235,7 @@ begin_cancel (CtokToken  *self,
   gboolean listened;
   gboolean wake;
 
-  if (STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED)
+  if (g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED)
     {
       ctok_reason_unref (reason);
       return FALSE;
@@ -1292,7 +1302,7 @@ begin_cancel (CtokToken  *self,
       ctok_atomic_store_release (&self->executing_thread, thread);
       set_state_locked (self, STATE_NOTIFYING);
     }
-  wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
+  wake = has_waiters (self);
 
   ctok_lock_release (&self->lock);
 
@@ -1372,7 +1382,7 @@ recycle_spent (NotifyFrame *frame,
     }
   if (frame->shared)
     {
-      wake = WAITERS (g_atomic_int_get (&token->state)) > 0;
+      wake = has_waiters (token);
       ctok_lock_release (&token->lock);
     }
 
@@ -1446,23 +1456,22 @@ claim (CtokToken *token,
    * the fence), then this read: a thread that started waiting for the
    * previous registration before it is seen, one that starts after sees it
    * is over. */
-  if (WAITERS (g_atomic_int_get (&token->state)) > 0)
+  if (has_waiters (token))
     ctok_token_wake_waiters (token);
 
   return claimed;
 }
 
 /* Every registration of @token has run: it moves to STATE_NOTIFIED, with
- * no lock (nothing else changes its state now, but the waiter count may
- * move). A thread disposing the token waits for this; after it, the token
- * is not touched again (waking uses its address only), unless it was
- * dropped by its own callbacks or notify handlers on this thread and so
- * belongs to us. */
+ * no lock (nothing else changes its state now). A thread disposing the
+ * token waits for this; after it, the token is not touched again (waking
+ * uses its address only), unless it was dropped by its own callbacks or
+ * notify handlers on this thread and so belongs to us. */
 static void
 finish_notify (CtokToken *token)
 {
+  WaitStripe *stripe = wait_stripe_for (token);
   gboolean resurrected;
-  int old;
 
   /* Only this thread sets the flag, in the token's dispose. */
   resurrected = (g_atomic_int_get (&token->flags) & TOKEN_RESURRECTED) != 0;
@@ -1470,11 +1479,15 @@ finish_notify (CtokToken *token)
     g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
   ctok_atomic_store_release (&token->executing_thread, NULL);
 
-  do
-    old = g_atomic_int_get (&token->state);
-  while (!g_atomic_int_compare_and_exchange (&token->state, old, (old & ~STATE_MASK) | STATE_NOTIFIED));
+  /* No atomic read-modify-write, and the count is read from the stripe:
+   * see "Waiting" above. */
+  ctok_atomic_store_release (&token->state, STATE_NOTIFIED);
+  if (ctok_membarrier_works ())
+    ctok_light_fence ();
+  else
+    __atomic_thread_fence (__ATOMIC_SEQ_CST);
 
-  if (WAITERS (old) > 0)
+  if (g_atomic_int_get (&stripe->waiters) > 0)
     ctok_token_wake_waiters (token);
   if (resurrected)
     g_object_unref (token);
@@ -1737,7 +1750,7 @@ freeze (CtokToken *self)
   if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
+      wake = has_waiters (self);
     }
   ctok_lock_release (&self->lock);
 
@@ -1762,7 +1775,7 @@ ctok_token_close_internal (CtokToken *self)
   /* A token that will never be cancelled has no deadline, and neither do
    * its children on its account: tell them before they are let go. */
   ctok_lock_acquire (&self->lock);
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
     {
       self->deadline->own = G_MAXINT64;
       changed = update_deadline_locked (self);
@@ -1796,7 +1809,7 @@ link_one (CtokToken *self,
   /* Cancelled by the parent meanwhile: it took the link, not knowing the
    * registration, which nobody else will remove. */
   ctok_lock_acquire (&self->lock);
-  released = STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+  released = g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
   if (!released)
     self->link.id = id;
   ctok_lock_release (&self->lock);
@@ -1895,7 +1908,7 @@ ctok_token_link (CtokToken         *self,
 
   /* Inherit the parents' deadlines. Nobody can listen to notify yet. */
   ctok_lock_acquire (&self->lock);
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
     update_deadline_locked (self);
   ctok_lock_release (&self->lock);
 }
@@ -2138,7 +2151,7 @@ ctok_token_get_own_deadline (CtokToken *self)
   gint64 own = G_MAXINT64;
 
   ctok_lock_acquire (&self->lock);
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED && self->deadline != NULL)
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED && self->deadline != NULL)
     own = self->deadline->own;
   ctok_lock_release (&self->lock);
 
@@ -2244,7 +2257,7 @@ again:
    * operation: make it use one from now on, then look again. */
   if (!fenced &&
       g_atomic_int_get (&node->flags) == CTOK_NODE_LINKED &&
-      STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED &&
+      g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED &&
       must_fence (self))
     {
       ctok_lock_release (&self->lock);
@@ -2259,7 +2272,7 @@ again:
    * node executing_id names may have been claimed before the loop saw us,
    * with no compare-and-swap: it is the loop's. */
   if (g_atomic_int_get (&node->flags) == CTOK_NODE_LINKED &&
-      (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED ||
+      (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED ||
        ((!fenced || ctok_atomic_load64 (&self->executing_id) != id) &&
         g_atomic_int_compare_and_exchange (&node->flags, CTOK_NODE_LINKED, 0))))
     {
@@ -2267,7 +2280,7 @@ again:
       copy.kind = node->kind;
       copy.user_data = node->user_data;
       copy.destroy = node->destroy;
-      if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+      if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
         list_remove (self, node);
       ctok_lock_release (&self->lock);
 
@@ -2296,7 +2309,7 @@ again:
     }
 
   must_wait = wait &&
-              STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED &&
+              g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED &&
               ctok_atomic_load64 (&self->executing_id) == id &&
               g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 
@@ -2360,7 +2373,7 @@ notified (gpointer data)
 {
   CtokToken *self = data;
 
-  return STATE (g_atomic_int_get (&self->state)) != STATE_NOTIFYING;
+  return g_atomic_int_get (&self->state) != STATE_NOTIFYING;
 }
 
 static void
@@ -2380,7 +2393,7 @@ ctok_token_dispose (GObject *object)
   /* Dropped by one of its own callbacks: this thread's cancel loop is still
    * using it. Keep it alive (no other thread can hold it any more) until
    * the loop is done, which then drops this reference. */
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
+  if (g_atomic_int_get (&self->state) == STATE_NOTIFYING && g_atomic_pointer_get (&self->executing_thread) == thread)
     {
       g_atomic_int_or (&self->flags, TOKEN_RESURRECTED);
       ctok_lock_release (&self->lock);
@@ -2393,7 +2406,7 @@ ctok_token_dispose (GObject *object)
   if (can_cancel_locked (self))
     {
       stolen = steal_nodes (self, TRUE, NULL);
-      wake = WAITERS (g_atomic_int_get (&self->state)) > 0;
+      wake = has_waiters (self);
     }
   cancellable = g_steal_pointer (&self->cancellable);
   links = steal_links_locked (self, &link);
@@ -2439,7 +2452,7 @@ ctok_token_finalize (GObject *object)
   g_assert (self->links == NULL);
 
   ctok_node_release_list (g_steal_pointer (&self->free_nodes));
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
     g_assert (self->link.parent == NULL);
   else
     ctok_reason_unref (self->reason);
@@ -2651,7 +2664,7 @@ try_recycle (CtokToken *self)
    * reference is ours, so nothing that needs one can appear meanwhile. */
   if (g_atomic_int_get (&G_OBJECT (self)->ref_count) != 1 ||
       has_qdata (self) ||
-      STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED ||
+      g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED ||
       (g_atomic_int_get (&self->flags) & ~TOKEN_EXTRAS) != 0)
     return FALSE;
 
@@ -2663,7 +2676,7 @@ try_recycle (CtokToken *self)
 
   /* As dispose does: out of the parents' and the timer's hands, waiting for
    * a link or a deadline that fires on another thread right now. */
-  if ((STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+  if ((g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED &&
        (self->link.parent != NULL || self->links != NULL)) ||
       self->deadline != NULL)
     {
@@ -2678,11 +2691,11 @@ try_recycle (CtokToken *self)
     }
 
   /* Registrations removed out of order may linger in the list. */
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED &&
       self->n_removed > 0 && self->n_listed == self->n_removed)
     list_compact (self);
 
-  pristine = STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED &&
+  pristine = g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED &&
              (g_atomic_int_get (&self->flags) & ~TOKEN_EXTRAS) == 0 &&
              self->head == NULL && self->in_flight == NULL &&
              self->cancellable == NULL && self->link.parent == NULL && self->links == NULL;
@@ -2912,7 +2925,7 @@ is_cancelled_checked (CtokToken *self)
       return FALSE;
     }
 
-  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
 }
 
 gboolean
@@ -2922,7 +2935,7 @@ ctok_token_is_cancelled (CtokToken *self)
                  ((GTypeInstance *) self)->g_class != g_atomic_pointer_get (&token_class))
     return is_cancelled_checked (self);
 
-  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED;
+  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED;
 }
 
 /* Returns the reason if the token is cancelled. The reason never changes
@@ -2930,7 +2943,7 @@ ctok_token_is_cancelled (CtokToken *self)
 static inline const GError *
 peek_error (CtokToken *self)
 {
-  if (STATE (g_atomic_int_get (&self->state)) == STATE_NOT_CANCELLED)
+  if (g_atomic_int_get (&self->state) == STATE_NOT_CANCELLED)
     return NULL;
 
   return ctok_reason_get_error (self->reason);
@@ -3387,7 +3400,7 @@ cancelled_or_frozen (gpointer data)
 {
   CtokToken *self = data;
 
-  return STATE (g_atomic_int_get (&self->state)) != STATE_NOT_CANCELLED ||
+  return g_atomic_int_get (&self->state) != STATE_NOT_CANCELLED ||
          (g_atomic_int_get (&self->flags) & (TOKEN_NONE | TOKEN_FROZEN)) != 0;
 }
 

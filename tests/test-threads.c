@@ -110,6 +110,43 @@ test_unregister_waits (void)
   gate_clear (&blocker.release);
 }
 
+/* A token dropped while another thread's cancel loop is running its
+ * callbacks: its dispose waits for that loop to be done with it, and the
+ * loop's last step, which takes no lock, must wake it. */
+static void
+test_dispose_waits_for_notify (void)
+{
+  g_autoptr(CtokTokenSource) parent = ctok_token_source_new ();
+  CtokToken *parents[] = { ctok_token_source_get_token (parent) };
+  CtokTokenSource *child = ctok_token_source_new_linked (parents, 1);
+  CtokToken *token = ctok_token_source_get_token (child);
+  Blocker blocker = { 0, };
+  GThread *thread;
+
+  g_test_summary ("A token dropped while another thread notifies it is finalized once that "
+                  "thread is done with it, and the drop returns then");
+
+  gate_init (&blocker.started);
+  gate_init (&blocker.release);
+  blocker.sleep_us = 50 * G_TIME_SPAN_MILLISECOND;
+
+  ctok_token_register (token, blocker_callback, &blocker, NULL);
+  g_object_add_weak_pointer (G_OBJECT (token), (gpointer *) &token);
+  thread = g_thread_new ("canceller", cancel_thread, parent);
+
+  /* The parent's loop, on the other thread, is running the child's
+   * callback: only the child's source holds the child. */
+  gate_wait (&blocker.started);
+  g_object_unref (child);
+  g_assert_true (g_atomic_int_get (&blocker.finished));
+  g_assert_null (token);
+
+  g_thread_join (thread);
+  g_assert_cmpint (blocker.calls, ==, 1);
+  gate_clear (&blocker.started);
+  gate_clear (&blocker.release);
+}
+
 /* unregister() waiting for a running callback returns as soon as that
  * callback does, not when the whole cancellation is over: the next
  * callback, on the cancelling thread, waits to see it return. */
@@ -716,6 +753,7 @@ main (int   argc,
   g_test_add_func ("/token/unregister/returns-before-next", test_unregister_returns_before_next);
   g_test_add_func ("/token/unregister/nowait-running", test_unregister_nowait_running);
   g_test_add_func ("/token/unregister/pending-during-cancel", test_unregister_pending_during_cancel);
+  g_test_add_func ("/token/dispose/waits-for-notify", test_dispose_waits_for_notify);
   g_test_add_func ("/token/unregister/cascade-no-deadlock", test_cascade_no_deadlock);
   g_test_add_func ("/token/unregister/destroy-notify-reentry", test_destroy_notify_reentry);
   g_test_add_func ("/token/race/register-cancel", test_race_register_cancel);
