@@ -187,8 +187,8 @@ struct _CtokToken
   /* Protects everything below. Held only for pointer updates: no callback,
    * destroy notify or unreference ever runs under it. */
   CtokLock lock;
-  int removers;  /* threads taking back registrations from a cancel loop
-                  * on another thread (see remove_registration()); atomic */
+  int claims;  /* how the cancel loop claims registrations: a CLAIMS_*
+                * value (see claim()); atomic */
 
   CtokNode *head;             /* pending registrations, newest first */
 
@@ -1409,17 +1409,26 @@ spend (NotifyFrame *frame,
     recycle_spent (frame, FALSE);
 }
 
+/* How a token's cancel loop claims its registrations (@claims). A token is
+ * notified once in its life, so this only ever moves forward. */
+enum
+{
+  CLAIMS_PLAIN = 0,  /* a load and a store: no other thread takes any back */
+  CLAIMS_FENCING,    /* a thread is switching the loop to CLAIMS_ATOMIC */
+  CLAIMS_ATOMIC,     /* a compare-and-swap, for the rest of the notification */
+};
+
 /* Claims the next node of the batch for running, unless a thread
  * unregistering it got there first (see remove_registration()). Either way
  * executing_id names it from now on, and whoever waited for the one before
  * is woken.
  *
  * Claiming is a compare-and-swap of the node's flags, against a thread that
- * takes the node back, except while no such thread is at work on this
- * token: then a load and a store do, with no atomic operation. A remover
- * counts itself in @removers and then calls ctok_membarrier(), so either
- * this load of @removers sees it, or the remover sees executing_id name
- * this node, and leaves it to us (see remove_registration()). */
+ * takes the node back, except until such a thread first comes: then a load
+ * and a store do, with no atomic operation. The first remover moves @claims
+ * on and then calls ctok_membarrier(), so either this load of @claims sees
+ * it, or the remover sees executing_id name this node, and leaves it to us
+ * (see require_atomic_claims()). */
 static inline gboolean
 claim (CtokToken *token,
        CtokNode  *node)
@@ -1438,9 +1447,10 @@ claim (CtokToken *token,
       ctok_lock_release (&token->lock);
     }
   else if (ctok_membarrier_works () &&
-           (ctok_light_fence (), __atomic_load_n (&token->removers, __ATOMIC_RELAXED) == 0))
+           (ctok_light_fence (), __atomic_load_n (&token->claims, __ATOMIC_RELAXED) == CLAIMS_PLAIN))
     {
-      /* Nobody waits for executing_id to move on either: only removers do. */
+      /* Nobody waits for executing_id to move on either: a thread that does
+       * switches the claims first. */
       claimed = node->kind != CTOK_NODE_REMOVED &&
                 __atomic_load_n (&node->flags, __ATOMIC_RELAXED) == CTOK_NODE_LINKED;
       if (claimed)
@@ -2216,13 +2226,27 @@ must_fence (CtokToken *self)
          g_atomic_pointer_get (&self->executing_thread) != ctok_thread_self ();
 }
 
-/* Counts the calling thread among @self's removers, seen by the cancel loop
- * from its next claim on; undone at the end of remove_registration(). */
+/* Makes @self's cancel loop claim with a compare-and-swap from its next
+ * claim on, for good. Once this returns, a node the loop claimed the plain
+ * way is one that executing_id names or named before: its flags were
+ * cleared before executing_id moved on (a release store), so a thread that
+ * reads executing_id and then the flags sees them cleared.
+ *
+ * Only the first thread pays for ctok_membarrier(), a few microseconds on
+ * every CPU running the process, and not once per registration taken back:
+ * a thread that finds CLAIMS_ATOMIC read it after the membarrier of the
+ * thread that stored it, and that membarrier already made the loop's plain
+ * claims visible to every thread. One that finds CLAIMS_FENCING cannot
+ * know whether that call is done, and makes its own. */
 static void
-join_removers (CtokToken *self)
+require_atomic_claims (CtokToken *self)
 {
-  g_atomic_int_inc (&self->removers);
+  if (g_atomic_int_get (&self->claims) == CLAIMS_ATOMIC)
+    return;
+
+  g_atomic_int_compare_and_exchange (&self->claims, CLAIMS_PLAIN, CLAIMS_FENCING);
   ctok_membarrier ();
+  g_atomic_int_set (&self->claims, CLAIMS_ATOMIC);
 }
 
 static gboolean
@@ -2232,7 +2256,6 @@ remove_registration (CtokToken *self,
 {
   CtokNode *node = ctok_node_lookup (id);
   gboolean fenced = FALSE;
-  gboolean removed = FALSE;
   gboolean must_wait;
   CtokNode copy;
 
@@ -2253,7 +2276,7 @@ again:
       if (owner != NULL && owner != self && ctok_atomic_load64 (&node->id) == id)
         g_critical ("%s: registration %" G_GUINT64_FORMAT " belongs to another token",
                     G_STRFUNC, id);
-      goto out;
+      return FALSE;
     }
 
   /* In a cancel loop's batch, which may be claiming nodes with no atomic
@@ -2264,7 +2287,7 @@ again:
       must_fence (self))
     {
       ctok_lock_release (&self->lock);
-      join_removers (self);
+      require_atomic_claims (self);
       fenced = TRUE;
       goto again;
     }
@@ -2288,8 +2311,7 @@ again:
       ctok_lock_release (&self->lock);
 
       node_drop (&copy);
-      removed = TRUE;
-      goto out;
+      return TRUE;
     }
 
   if (g_atomic_int_get (&node->flags) == CTOK_NODE_IN_FLIGHT)
@@ -2307,8 +2329,7 @@ again:
           block_until (self, node_released, &data, -1);
         }
 
-      removed = result == CTOK_WITHDRAW_DONE;
-      goto out;
+      return result == CTOK_WITHDRAW_DONE;
     }
 
   must_wait = wait &&
@@ -2318,25 +2339,18 @@ again:
 
   ctok_lock_release (&self->lock);
 
-  /* The loop wakes those waiting for executing_id to move on only while
-   * removers are counted (see claim()): count ourselves first. */
+  /* The loop wakes those waiting for executing_id to move on only once its
+   * claims are atomic (see claim()). */
   if (must_wait)
     {
       ExecutingWait data = { self, id };
 
       if (!fenced && must_fence (self))
-        {
-          join_removers (self);
-          fenced = TRUE;
-        }
+        require_atomic_claims (self);
       block_until (self, executing_done, &data, -1);
     }
 
-out:
-  if (fenced)
-    g_atomic_int_add (&self->removers, -1);
-
-  return removed;
+  return FALSE;
 }
 
 /* --- GObject --- */

@@ -232,37 +232,50 @@ test_unregister_nowait_running (void)
   gate_clear (&blocker.release);
 }
 
+#define N_PENDING 100
+
 static void
 test_unregister_pending_during_cancel (void)
 {
   g_autoptr(CtokTokenSource) source = ctok_token_source_new ();
   CtokToken *token = ctok_token_source_get_token (source);
   Blocker blocker = { 0, };
-  CallbackRecord pending = { 0, };
+  CallbackRecord pending[N_PENDING] = { { 0, }, };
+  guint64 pending_ids[N_PENDING];
   GThread *thread;
-  guint64 pending_id;
 
-  g_test_summary ("A callback not yet started is removed by unregister() during a cancellation");
+  g_test_summary ("Callbacks not yet started are removed by unregister() during a "
+                  "cancellation on another thread, the first and every one after it");
 
   gate_init (&blocker.started);
   gate_init (&blocker.release);
 
-  /* LIFO: the blocker runs first, the other waits behind it. */
-  pending_id = ctok_token_register (token, record_callback, &pending, record_destroy);
+  /* LIFO: the blocker runs first, the others wait behind it. */
+  for (guint i = 0; i < N_PENDING; i++)
+    pending_ids[i] = ctok_token_register (token, record_callback, &pending[i], record_destroy);
   ctok_token_register (token, blocker_callback, &blocker, NULL);
 
   thread = g_thread_new ("canceller", cancel_thread, source);
   gate_wait (&blocker.started);
 
+  /* The first switches the cancel loop to atomic claims; the others find
+   * it switched. */
   g_assert_true (ctok_token_is_cancelled (token));
-  g_assert_true (ctok_token_unregister (token, pending_id));
-  g_assert_cmpint (pending.destroys, ==, 1);
+  for (guint i = 0; i < N_PENDING; i++)
+    {
+      g_assert_true (ctok_token_unregister (token, pending_ids[i]));
+      g_assert_cmpint (pending[i].destroys, ==, 1);
+      g_assert_false (ctok_token_unregister (token, pending_ids[i]));
+    }
 
   gate_open (&blocker.release);
   g_thread_join (thread);
 
-  g_assert_cmpint (pending.calls, ==, 0);
-  g_assert_cmpint (pending.destroys, ==, 1);
+  for (guint i = 0; i < N_PENDING; i++)
+    {
+      g_assert_cmpint (pending[i].calls, ==, 0);
+      g_assert_cmpint (pending[i].destroys, ==, 1);
+    }
   gate_clear (&blocker.started);
   gate_clear (&blocker.release);
 }
