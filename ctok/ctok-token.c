@@ -1483,7 +1483,6 @@ claim (CtokToken *token,
 static void
 finish_notify (CtokToken *token)
 {
-  WaitStripe *stripe = wait_stripe_for (token);
   gboolean resurrected;
 
   /* Only this thread sets the flag, in the token's dispose. */
@@ -1492,15 +1491,15 @@ finish_notify (CtokToken *token)
     g_atomic_int_and (&token->flags, ~TOKEN_RESURRECTED);
   ctok_atomic_store_release (&token->executing_thread, NULL);
 
-  /* No atomic read-modify-write, and the count is read from the stripe:
-   * see "Waiting" above. */
+  /* No atomic read-modify-write, and has_waiters() reads the stripe, not
+   * the token: see "Waiting" above. */
   ctok_atomic_store_release (&token->state, STATE_NOTIFIED);
   if (ctok_membarrier_works ())
     ctok_light_fence ();
   else
     __atomic_thread_fence (__ATOMIC_SEQ_CST);
 
-  if (g_atomic_int_get (&stripe->waiters) > 0)
+  if (has_waiters (token))
     ctok_token_wake_waiters (token);
   if (resurrected)
     g_object_unref (token);
